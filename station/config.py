@@ -1,0 +1,241 @@
+"""Typed station configuration, read from TOML.
+
+One frozen dataclass per section, passed to the services that need it (no global settings look-up). Loading is
+strict: an unknown key, a missing required key or a value of the wrong type raises one ``ConfigError`` that names
+the key and the file, because a station set up wrongly in the office must fail there, not in a village hall.
+Every key is documented in docs/configuration.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from station.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class StationSection:
+    id: str
+    """Station identifier, e.g. ``kph-01``; also the MQTT client id and the TLS certificate CN."""
+    district: str
+    """Four-digit kode kabupaten/kota the station serves, e.g. ``6106`` (Kapuas Hulu)."""
+    data_dir: Path = Path("/var/lib/jemput")
+    """Where the SQLite store, sealed parts and packets live (the SD card)."""
+    key_file: Path | None = None
+    """Station Ed25519 private key (PEM, mode 0600); default ``<data_dir>/keys/station.key``."""
+    retention_days: int = 30
+    """Acknowledged packets are purged from disk after this many days."""
+
+
+@dataclass(frozen=True)
+class UiSection:
+    host: str = "127.0.0.1"
+    """Address the kiosk UI binds to; keep loopback unless you know why."""
+    port: int = 8080
+    language: str = "id"
+    """Default UI language: ``id`` (Bahasa Indonesia) or ``en``."""
+    idle_logout_s: int = 300
+    """Operators are logged out after this much inactivity."""
+
+
+@dataclass(frozen=True)
+class OfficeSection:
+    url: str = ""
+    """Base URL of the district office, e.g. ``https://disdukcapil.example.go.id``; empty = no uploads."""
+    public_key: str = ""
+    """The office's age X25519 recipient (``age1...``): every captured part is encrypted to it."""
+    verify_key: str = ""
+    """The office's Ed25519 public key (base64, raw 32 bytes): checks receipts and MQTT commands."""
+    token: str = ""
+    """Bearer token for uploads, or ``@/path/to/file`` to read it from a 0600 file."""
+
+
+@dataclass(frozen=True)
+class MqttSection:
+    host: str = ""
+    """Broker host; empty disables telemetry."""
+    port: int = 1883
+    tls: bool = False
+    ca: Path | None = None
+    cert: Path | None = None
+    key: Path | None = None
+    keepalive: int = 60
+    status_interval_s: int = 60
+
+
+@dataclass(frozen=True)
+class FingerprintSection:
+    port: str = "/dev/jemput-fingerprint"
+    baudrate: int = 57600
+    address: int = 0xFFFFFFFF
+    password: int = 0
+    quality_threshold: int = 40
+    """Minimum 0-100 quality score accepted for a finger."""
+    max_attempts: int = 3
+
+
+@dataclass(frozen=True)
+class SignaturePadSection:
+    port: str = "/dev/jemput-sigpad"
+    baudrate: int = 19200
+
+
+@dataclass(frozen=True)
+class CameraSection:
+    backend: str = "opencv"
+    """``opencv`` (USB UVC), ``picamera2`` (CSI) or ``synthetic``."""
+    source: str = "0"
+    """Device index or path for ``opencv``."""
+    width: int = 640
+    height: int = 480
+
+
+@dataclass(frozen=True)
+class BatterySection:
+    kind: str = "none"
+    """``ina219``, ``max1704x``, ``pisugar`` or ``none``."""
+    bus: int = 1
+    """I2C bus number."""
+    address: int = 0x42
+    power_loss_pin: int | None = None
+    """BCM GPIO that reads high while mains power is present; none = unknown."""
+    pisugar_host: str = "127.0.0.1"
+    pisugar_port: int = 8423
+
+
+@dataclass(frozen=True)
+class DevicesSection:
+    fingerprint: FingerprintSection = field(default_factory=FingerprintSection)
+    signature_pad: SignaturePadSection = field(default_factory=SignaturePadSection)
+    camera: CameraSection = field(default_factory=CameraSection)
+    battery: BatterySection = field(default_factory=BatterySection)
+
+
+@dataclass(frozen=True)
+class PowerSection:
+    warn_percent: int = 20
+    stop_percent: int = 10
+    """Below this, no new enrollment may start."""
+    shutdown_percent: int = 5
+    """Below this (and not on mains), the station shuts down cleanly."""
+
+
+@dataclass(frozen=True)
+class Config:
+    station: StationSection
+    ui: UiSection = field(default_factory=UiSection)
+    office: OfficeSection = field(default_factory=OfficeSection)
+    mqtt: MqttSection = field(default_factory=MqttSection)
+    devices: DevicesSection = field(default_factory=DevicesSection)
+    power: PowerSection = field(default_factory=PowerSection)
+    source: Path | None = None
+    """The file this config was read from (not a TOML key)."""
+
+    @property
+    def station_key_file(self) -> Path:
+        return self.station.key_file or self.station.data_dir / "keys" / "station.key"
+
+    def office_token(self) -> str:
+        """The upload token, read from its file when given as ``@path``."""
+        token = self.office.token
+        if token.startswith("@"):
+            return Path(token[1:]).read_text(encoding="utf-8").strip()
+        return token
+
+
+_NOT_KEYS = {"source"}
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a TOML config file."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return config_from_dict(raw, source=path)
+
+
+def config_from_dict(raw: dict[str, Any], source: Path | None = None) -> Config:
+    """Build a validated ``Config`` from parsed TOML (also used by tests and the demo)."""
+    where = str(source) if source else "<config>"
+    config = _build(Config, raw, "", where)
+    config = dataclasses.replace(config, source=source)
+    _check_values(config, where)
+    return config
+
+
+def _build(cls: type, raw: Any, prefix: str, where: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: [{prefix.rstrip('.')}] must be a table")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in _NOT_KEYS}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key '{prefix}{unknown[0]}'")
+    values: dict[str, Any] = {}
+    for name, f in fields.items():
+        key = prefix + name
+        if name not in raw:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ConfigError(f"{where}: missing required key '{key}'")
+            continue
+        values[name] = _coerce(hints[name], raw[name], key, where)
+    return cls(**values)
+
+
+def _coerce(hint: Any, value: Any, key: str, where: str) -> Any:
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, key + ".", where)
+    args = typing.get_args(hint)
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(inner[0], value, key, where)
+    expected = {str: str, int: int, bool: bool, Path: str}[hint]
+    ok = isinstance(value, expected) and not (expected is int and isinstance(value, bool))
+    if not ok:
+        raise ConfigError(
+            f"{where}: key '{key}' must be {_describe(expected)}, got {type(value).__name__} {value!r}"
+        )
+    return Path(value) if hint is Path else value
+
+
+def _describe(t: type) -> str:
+    return {str: "a string", int: "an integer", bool: "true or false"}[t]
+
+
+def _check_values(config: Config, where: str) -> None:
+    def fail(key: str, why: str) -> None:
+        raise ConfigError(f"{where}: key '{key}' {why}")
+
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", config.station.id):
+        fail("station.id", "must be lowercase letters, digits and '-' (e.g. 'kph-01')")
+    if not re.fullmatch(r"\d{4}", config.station.district):
+        fail("station.district", "must be the 4-digit kode kabupaten/kota, e.g. '6106'")
+    if config.ui.language not in ("id", "en"):
+        fail("ui.language", "must be 'id' or 'en'")
+    for key, port in (("ui.port", config.ui.port), ("mqtt.port", config.mqtt.port)):
+        if not 0 < port < 65536:
+            fail(key, "must be a TCP port (1-65535)")
+    if config.devices.camera.backend not in ("opencv", "picamera2", "synthetic"):
+        fail("devices.camera.backend", "must be 'opencv', 'picamera2' or 'synthetic'")
+    if config.devices.battery.kind not in ("ina219", "max1704x", "pisugar", "none"):
+        fail("devices.battery.kind", "must be 'ina219', 'max1704x', 'pisugar' or 'none'")
+    p = config.power
+    if not 0 <= p.shutdown_percent < p.stop_percent < p.warn_percent <= 100:
+        fail("power", "needs 0 <= shutdown_percent < stop_percent < warn_percent <= 100")
+    if not 0 <= config.devices.fingerprint.quality_threshold <= 100:
+        fail("devices.fingerprint.quality_threshold", "must be 0-100")
+    if config.office.public_key and not config.office.public_key.startswith("age1"):
+        fail("office.public_key", "must be an age X25519 recipient starting with 'age1'")

@@ -49,6 +49,16 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX residents_nama_key ON residents (nama_key);
     CREATE INDEX residents_desa ON residents (kode_desa);
+    -- One row per word start of a resident's normalised name ("siti nur aminah", "nur aminah", "aminah"), so a
+    -- prefix search on any word is an index range scan; kode_desa is copied in to search within one desa.
+    CREATE TABLE resident_name_tokens (
+        token     TEXT NOT NULL,
+        nik       TEXT NOT NULL REFERENCES residents (nik) ON DELETE CASCADE,
+        kode_desa TEXT NOT NULL,
+        PRIMARY KEY (token, nik)
+    ) WITHOUT ROWID;
+    CREATE INDEX resident_name_tokens_desa ON resident_name_tokens (kode_desa, token);
+    CREATE INDEX resident_name_tokens_nik ON resident_name_tokens (nik);
     CREATE TABLE sessions (
         id          TEXT PRIMARY KEY,
         kode_desa   TEXT NOT NULL,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import enum
+import os
 import threading
 import time
 from dataclasses import replace
@@ -281,6 +282,8 @@ class R30xSensor(Device):
         """Open the port if needed (True if it was opened now). Verifies the password on a fresh link."""
         if self.closed:
             raise DeviceDisconnected("fingerprint sensor was closed", port=self.port)
+        if self._serial is not None and self._port_replaced():
+            self._drop_port()
         if self._serial is not None:
             return False
         try:
@@ -296,6 +299,18 @@ class R30xSensor(Device):
             self._exchange_checked(Instruction.VFY_PWD, self.password.to_bytes(4, "big"),
                                    expected="password accepted")
         return True
+
+    def _port_replaced(self) -> bool:
+        """True if the port name now leads elsewhere (unplugged, or re-enumerated as a new tty) than our fd.
+
+        A hung-up tty still accepts writes, so without this the first command after a replug would fail.
+        """
+        if "://" in self.port or self._serial is None:
+            return False
+        try:
+            return os.stat(self.port).st_rdev != os.fstat(self._serial.fileno()).st_rdev
+        except (OSError, ValueError, serial.SerialException):
+            return True
 
     def _drop_port(self) -> None:
         ser, self._serial = self._serial, None

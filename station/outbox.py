@@ -13,6 +13,7 @@ UI can share one connection safely.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -22,8 +23,10 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 
-from station.errors import IntegrityError, JemputError
+from station.errors import IntegrityError, JemputError, StorageFull
 from station.store import transaction, translate_disk_full
+
+log = logging.getLogger(__name__)
 
 PACKET_SUFFIX = ".jpk"
 TMP_SUFFIX = ".tmp"
@@ -239,7 +242,17 @@ class Outbox:
             self._update(item.packet_id, "state = 'purged', purged_at = ?", (iso(now or utc_now()),))
         if items:
             fsync_dir(self.packets_dir)
+            try:
+                self.reclaim_space()
+            except StorageFull as exc:  # the files are gone all the same; SQLite retries at its next checkpoint
+                log.warning("could not checkpoint the WAL after purging: %s", exc)
         return len(items)
+
+    def reclaim_space(self) -> None:
+        """Checkpoint and truncate the WAL: it only shrinks when asked, and on a nearly full card it is the
+        biggest file after the packets (up to ~4 MB before SQLite's automatic checkpoint)."""
+        with self._lock, translate_disk_full():
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     # -- start-up ---------------------------------------------------------------------------------------------
     def recover(self) -> RecoveryReport:

@@ -24,9 +24,10 @@ def make_resident(n: int) -> Resident:
                     tanggal_lahir=date(1990, 1, 15), jenis_kelamin="L", kode_desa=KODE_DESA, alamat="Jl. Sungai 1")
 
 
-def marked(tag: bytes, size: int) -> bytes:
+def marked(tag: bytes, size: int, rng: random.Random | None = None) -> bytes:
     """Distinctive random bytes: a tag then random data (what the plaintext scan looks for)."""
-    return tag + os.urandom(max(0, size - len(tag)))
+    n = max(0, size - len(tag))
+    return tag + (rng.randbytes(n) if rng else os.urandom(n))
 
 
 @dataclass
@@ -40,11 +41,12 @@ class Payloads:
     @classmethod
     def random(cls, size: int = 2048, seed: int | None = None) -> Payloads:
         rng = random.Random(seed)
+        gen = rng if seed is not None else None
         points = [{"x": rng.randint(0, 4095), "y": rng.randint(0, 4095), "pressure": rng.randint(0, 1023),
                    "pen_down": rng.random() > 0.1, "t": round(rng.random() * 1e6, 6)} for _ in range(300)]
-        return cls(photo=marked(b"\xff\xd8PHOTO", size * 4),
-                   fingers={f: marked(b"\x89PNG" + f.code.encode(), size) for f in CAPTURE_ORDER},
-                   points=points, signature_png=marked(b"\x89PNGSIG", size))
+        return cls(photo=marked(b"\xff\xd8PHOTO", size * 4, gen),
+                   fingers={f: marked(b"\x89PNG" + f.code.encode(), size, gen) for f in CAPTURE_ORDER},
+                   points=points, signature_png=marked(b"\x89PNGSIG", size, gen))
 
 
 def ensure_operator(conn: sqlite3.Connection, username: str = "siti"):

@@ -1,0 +1,120 @@
+"""Shared request plumbing: the logged-in operator, idle logout, database access, error pages, template globals."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from flask import Flask, flash, g, redirect, render_template, request, session, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+
+from station.errors import JemputError
+from ui import LANGUAGES, kiosk
+
+log = logging.getLogger(__name__)
+
+
+@contextmanager
+def db() -> Iterator[Any]:
+    """The station connection, with the station's write lock held (SQLite writes are serialized)."""
+    station = kiosk().station
+    with station.db_lock:
+        yield station.conn
+
+
+def current_operator() -> Any | None:
+    """The logged-in ``Operator`` (fresh from the store, so a deactivated operator is out at once)."""
+    if "op" in g:
+        return g.op
+    g.op = None
+    op_id = session.get("op_id")
+    if op_id is not None:
+        from station.operators import list_operators
+
+        with db() as conn:
+            g.op = next((o for o in list_operators(conn) if o.id == op_id), None)
+    return g.op
+
+
+def login_required(view: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if current_operator() is None:
+            if request.accept_mimetypes.best == "text/event-stream" or request.path.startswith("/api/"):
+                return {"error": "login required"}, 401
+            return redirect(url_for("operator.login"))
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def audit(action: str, detail: dict[str, Any] | None = None, actor: str | None = None) -> None:
+    """Record an operator action in the hash-chained audit log (DESIGN §9)."""
+    from station.audit import append_audit
+
+    op = current_operator()
+    who = actor or (op.username if op else "kiosk")
+    with db() as conn:
+        append_audit(conn, who, action, detail or {})
+
+
+def _check_idle() -> Any:
+    """Log the operator out after ``idle_logout_s`` without a request (the page also counts touches)."""
+    if request.endpoint in (None, "static") or "op_id" not in session:
+        return None
+    if request.endpoint in ("events.stream", "camera.stream"):
+        return None  # streams are not activity
+    idle_s = kiosk().station.config.ui.idle_logout_s
+    now = time.time()
+    seen = session.get("seen", now)
+    if now - seen > idle_s:
+        user = session.get("op_user", "?")
+        session.pop("op_id", None)
+        session.pop("op_user", None)
+        audit("operator.idle_logout", {"idle_s": int(now - seen)}, actor=user)
+        flash(_("You were logged out after %(min)d minutes without activity.", min=idle_s // 60), "info")
+        return redirect(url_for("operator.login"))
+    session["seen"] = now
+    return None
+
+
+def _error_page(message: str, status: int) -> Any:
+    back = request.referrer if request.referrer and request.referrer.startswith(request.host_url) else None
+    return render_template("error.html", message=message, back=back or url_for("operator.home")), status
+
+
+def init_helpers(app: Flask) -> None:
+    app.before_request(_check_idle)
+
+    @app.errorhandler(JemputError)
+    def _jemput_error(exc: JemputError) -> Any:
+        log.warning("refused: %s", exc)
+        if request.path.startswith("/api/") or request.is_json:
+            return {"error": str(exc)}, 409
+        return _error_page(str(exc), 409)
+
+    @app.errorhandler(CSRFError)
+    def _csrf_error(exc: CSRFError) -> Any:
+        return _error_page(_("This page was open too long or came from elsewhere. Please try again."), 400)
+
+    @app.errorhandler(404)
+    def _not_found(exc: Exception) -> Any:
+        return _error_page(_("This page does not exist."), 404)
+
+    @app.context_processor
+    def _globals() -> dict[str, Any]:
+        ctx = kiosk()
+        return {
+            "operator": current_operator(),
+            "lang": str(get_locale() or "id"),
+            "languages": LANGUAGES,
+            "simulate": "simulator" in app.blueprints,
+            "idle_logout_s": ctx.station.config.ui.idle_logout_s,
+            "station_id": ctx.station.config.station.id,
+        }

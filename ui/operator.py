@@ -1,0 +1,228 @@
+"""Operator screens: login (tile, then PIN keypad), home with station status, session open/close, resident search
+(NIK keypad, name keyboard), queue, session report, language, logout."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+
+from ui import LANGUAGES, kiosk
+from ui.helpers import audit, current_operator, db, login_required
+from ui.status import station_status
+
+bp = Blueprint("operator", __name__)
+PIN_LENGTH = 6
+
+
+def local_time(ts: datetime | None) -> str:
+    """HH:MM in the station's local time zone (operators do not think in UTC)."""
+    return ts.astimezone().strftime("%H:%M") if ts else "-"
+
+
+@bp.get("/login")
+def login() -> Any:
+    from station.operators import list_operators
+
+    with db() as conn:
+        operators = list_operators(conn)
+    return render_template("login.html", operators=operators)
+
+
+@bp.route("/login/<username>", methods=["GET", "POST"])
+def pin(username: str) -> Any:
+    from station.operators import OperatorLocked, WrongPin, authenticate, list_operators
+
+    with db() as conn:
+        op = next((o for o in list_operators(conn) if o.username == username), None)
+    if op is None:
+        abort(404)
+    error, locked_until = None, None
+    if request.method == "POST":
+        entered = request.form.get("pin", "")
+        try:
+            with db() as conn:
+                op = authenticate(conn, username, entered)
+        except WrongPin as exc:
+            error = _("Wrong PIN. %(n)d attempts left.", n=exc.remaining_attempts)
+            if exc.remaining_attempts <= 0:
+                locked_until = None
+        except OperatorLocked as exc:
+            locked_until = local_time(exc.until)
+        else:
+            session.clear()
+            session.update(op_id=op.id, op_user=op.username, seen=time.time(), lang=session.get("lang"))
+            return redirect(url_for("operator.home"))
+    return render_template("pin.html", op=op, error=error, locked_until=locked_until, pin_length=PIN_LENGTH)
+
+
+@bp.post("/logout")
+def logout() -> Any:
+    op = current_operator()
+    lang = session.get("lang")
+    if op is not None:
+        audit("operator.logout")
+    session.clear()
+    if lang:
+        session["lang"] = lang
+    return redirect(url_for("operator.login"))
+
+
+@bp.post("/lang/<code>")
+def set_language(code: str) -> Any:
+    if code in LANGUAGES:
+        session["lang"] = code
+    target = request.form.get("next") or url_for("operator.home")
+    return redirect(target if target.startswith("/") and not target.startswith("//") else "/")
+
+
+@bp.post("/api/ping")
+def ping() -> Any:
+    """Touches on the kiosk that need no request still count as activity for the idle logout."""
+    return {"ok": current_operator() is not None}
+
+
+@bp.get("/")
+@login_required
+def home() -> Any:
+    from station.sessions import current_session, enrolled_in_session
+
+    station = kiosk().station
+    with db() as conn:
+        sess = current_session(conn)
+        enrolled = enrolled_in_session(conn, sess.id) if sess else 0
+        drafts = station.enrollment.active_drafts()
+    return render_template(
+        "home.html", status=station_status(station), sess=sess, enrolled=enrolled, drafts=drafts,
+        can_sync=_uploader() is not None, opened_at=local_time(sess.opened_at) if sess else None,
+    )
+
+
+@bp.get("/api/status")
+@login_required
+def status_json() -> Any:
+    return station_status(kiosk().station)
+
+
+@bp.route("/session/open", methods=["GET", "POST"])
+@login_required
+def session_open() -> Any:
+    from station.roster import villages
+    from station.sessions import open_session
+
+    if request.method == "POST":
+        kode = request.form.get("kode_desa", "")
+        with db() as conn:
+            open_session(conn, kode, current_operator())
+        flash(_("Session opened for %(desa)s.", desa=kode), "ok")
+        return redirect(url_for("operator.search"))
+    with db() as conn:
+        desa = villages(conn)
+    return render_template("session_open.html", villages=desa)
+
+
+@bp.post("/session/close")
+@login_required
+def session_close() -> Any:
+    from station.sessions import close_session, current_session
+
+    with db() as conn:
+        sess = current_session(conn)
+        if sess is not None:
+            close_session(conn, sess.id, current_operator())
+    flash(_("Session closed."), "ok")
+    return redirect(url_for("operator.report"))
+
+
+@bp.get("/search")
+@login_required
+def search() -> Any:
+    from station.sessions import current_session
+
+    with db() as conn:
+        sess = current_session(conn)
+    if sess is None:
+        flash(_("Open a session for a village first."), "warn")
+        return redirect(url_for("operator.session_open"))
+    return render_template("search.html", sess=sess, mode=request.args.get("mode", "nik"))
+
+
+@bp.get("/api/nik")
+@login_required
+def check_nik() -> Any:
+    """Live validation while the NIK is typed: which part is wrong, and the resident once it is complete."""
+    from station.nik import InvalidNik, parse_nik
+    from station.roster import find_by_nik
+
+    text = "".join(ch for ch in request.args.get("nik", "") if ch.isdigit())[:16]
+    if len(text) < 16:
+        return render_template("_nik_result.html", state="typing", nik=text)
+    try:
+        parse_nik(text)
+    except InvalidNik as exc:
+        message = exc.message_en if session.get("lang") == "en" else exc.message_id
+        return render_template("_nik_result.html", state="invalid", nik=text, part=exc.part,
+                               span=exc.span, message=message)
+    with db() as conn:
+        resident = find_by_nik(conn, text)
+    return render_template("_nik_result.html", state="found" if resident else "unknown", nik=text,
+                           residents=[resident] if resident else [])
+
+
+@bp.get("/api/names")
+@login_required
+def search_names() -> Any:
+    from station.roster import search_by_name
+    from station.sessions import current_session
+
+    prefix = request.args.get("q", "").strip()[:40]
+    with db() as conn:
+        sess = current_session(conn)
+        found = search_by_name(conn, prefix, kode_desa=sess.kode_desa if sess else None, limit=6) if prefix else []
+    return render_template("_nik_result.html", state="names", residents=found, nik="")
+
+
+@bp.get("/queue")
+@login_required
+def queue() -> Any:
+    station = kiosk().station
+    with db():
+        items = station.outbox.list(limit=50)
+    return render_template("queue.html", items=items, can_sync=_uploader() is not None,
+                           status=station_status(station), local_time=local_time)
+
+
+@bp.post("/queue/sync")
+@login_required
+def sync_now() -> Any:
+    uploader = _uploader()
+    if uploader is None:
+        abort(404)
+    uploader.sync_now()
+    audit("queue.sync_now")
+    flash(_("Sending started."), "ok")
+    return redirect(url_for("operator.queue"))
+
+
+@bp.get("/report")
+@login_required
+def report() -> Any:
+    station = kiosk().station
+    today = datetime.now().astimezone().date()
+    with db():
+        items = station.outbox.list(limit=1000)
+    todays = [i for i in items if i.created_at.astimezone().date() == today]
+    pending = [i for i in items if str(i.state) in ("sealed", "uploading")]
+    return render_template("report.html", today=today.isoformat(), todays=todays, pending=pending,
+                           acknowledged=sum(1 for i in todays if str(i.state) in ("acknowledged", "purged")),
+                           local_time=local_time)
+
+
+def _uploader() -> Any:
+    uploader = getattr(kiosk().station, "uploader", None)
+    return uploader if uploader is not None and hasattr(uploader, "sync_now") else None
+
+

@@ -1,0 +1,264 @@
+/* Jemput kiosk: plain JS, no framework, no inline scripts (CSP default-src 'self'). */
+(function () {
+  "use strict";
+  const $ = (sel, root) => (root || document).querySelector(sel);
+  const $$ = (sel, root) => Array.from((root || document).querySelectorAll(sel));
+  const body = document.body;
+  const lang = body.dataset.lang || "id";
+  const csrf = () => $('meta[name="csrf-token"]').content;
+  const t = (key) => { const n = $("#i18n") && $("#i18n").content.querySelector('[data-k="' + key + '"]'); return n ? n.textContent : key; };
+  const handlers = {};
+  const on = (topic, fn) => { (handlers[topic] = handlers[topic] || []).push(fn); };
+  window.jemput = { on: on };
+
+  function post(url, data) {
+    const form = new URLSearchParams(data || {});
+    return fetch(url, { method: "POST", body: form, headers: { "X-CSRFToken": csrf() }, credentials: "same-origin" });
+  }
+
+  /* modals and confirmations ------------------------------------------------------------------ */
+  function openModal(id) { $("#" + id).classList.remove("hidden"); }
+  function closeModal(id) { $("#" + id).classList.add("hidden"); }
+  document.addEventListener("click", (e) => {
+    const opener = e.target.closest("[data-open]");
+    if (opener) { openModal(opener.dataset.open); return; }
+    const closer = e.target.closest("[data-close]");
+    if (closer) { closeModal(closer.dataset.close); }
+  });
+  let pendingForm = null;
+  document.addEventListener("submit", (e) => {
+    const form = e.target;
+    if (form.dataset.confirm && form.dataset.confirmed !== "1") {
+      e.preventDefault();
+      pendingForm = form;
+      $("#confirm-text").textContent = form.dataset.confirm;
+      openModal("confirm-modal");
+    }
+  });
+  const yes = $("#confirm-yes"), no = $("#confirm-no");
+  if (yes) yes.addEventListener("click", () => { if (pendingForm) { pendingForm.dataset.confirmed = "1"; pendingForm.requestSubmit(); } closeModal("confirm-modal"); });
+  if (no) no.addEventListener("click", () => { pendingForm = null; closeModal("confirm-modal"); });
+
+  /* keypads ---------------------------------------------------------------------------------------- */
+  function bindKeypad(pad, get, set) {
+    pad.addEventListener("click", (e) => {
+      const key = e.target.closest("[data-key]");
+      if (!key) return;
+      const k = key.dataset.key;
+      let v = get();
+      if (k === "back") v = v.slice(0, -1);
+      else if (k === "clear") v = "";
+      else if (k === "space") v = v + " ";
+      else v = v + k;
+      set(v);
+    });
+  }
+  function pinDots(value, dots) {
+    $$("span", dots).forEach((s, i) => s.classList.toggle("on", i < value.length));
+  }
+  $$(".keypad[data-target=pin]").forEach((pad) => {
+    const form = pad.closest("form");
+    const input = $("#pin", form), dots = $("#pin-dots", form);
+    const max = parseInt(form.dataset.pinLength || "6", 10);
+    bindKeypad(pad, () => input.value, (v) => {
+      input.value = v.replace(/\D/g, "").slice(0, max);
+      pinDots(input.value, dots);
+      if (form.id === "pin-form" && input.value.length === max) form.requestSubmit();
+    });
+  });
+
+  /* NIK entry with live validation (the server says which part is wrong) ---------------------- */
+  const nikBox = $("#nik-search");
+  if (nikBox) {
+    let nik = "";
+    const display = $("#nik-display"), results = $("#results");
+    let seq = 0;
+    const render = (bad) => {
+      display.textContent = "";
+      for (let i = 0; i < 16; i++) {
+        const d = document.createElement("span");
+        d.className = "d" + ([6, 12].includes(i) ? " gap" : "") + (i >= nik.length ? " empty" : "");
+        if (bad && i >= bad[0] && i < bad[1] && i < nik.length) d.classList.add("bad");
+        d.textContent = i < nik.length ? nik[i] : "•";
+        display.appendChild(d);
+      }
+    };
+    const check = () => {
+      const mine = ++seq;
+      fetch(nikBox.dataset.url + "?nik=" + nik, { credentials: "same-origin" }).then((r) => r.text()).then((html) => {
+        if (mine !== seq) return;
+        results.innerHTML = html;
+        const st = $("#result-state", results);
+        render(st && st.dataset.span ? st.dataset.span.split(",").map(Number) : null);
+      });
+    };
+    bindKeypad($(".keypad", nikBox), () => nik, (v) => { nik = v.replace(/\D/g, "").slice(0, 16); render(null); check(); });
+    render(null);
+  }
+
+  /* name search on the on-screen keyboard ------------------------------------------------------ */
+  const nameBox = $("#name-search");
+  if (nameBox) {
+    let q = "", seq = 0, timer = null;
+    const display = $("#name-display"), results = $("#results");
+    const search = () => {
+      const mine = ++seq;
+      fetch(nameBox.dataset.url + "?q=" + encodeURIComponent(q.trim()), { credentials: "same-origin" })
+        .then((r) => r.text()).then((html) => { if (mine === seq) results.innerHTML = html; });
+    };
+    bindKeypad($("#keyboard"), () => q, (v) => {
+      q = v.slice(0, 40); display.textContent = q;
+      clearTimeout(timer); timer = setTimeout(search, 150);
+    });
+  }
+
+  /* Server-Sent Events ------------------------------------------------------------------------------ */
+  function connect() {
+    if (body.dataset.loggedIn !== "1" || !window.EventSource) return;
+    const es = new EventSource("/api/events");
+    es.onmessage = (msg) => {
+      let ev;
+      try { ev = JSON.parse(msg.data); } catch (err) { return; }
+      window.jemputLastEvent = ev;
+      (handlers[ev.topic] || []).forEach((fn) => fn(ev.data));
+      Object.keys(handlers).forEach((prefix) => {
+        if (prefix.endsWith("*") && ev.topic.startsWith(prefix.slice(0, -1))) handlers[prefix].forEach((fn) => fn(ev.data, ev.topic));
+      });
+    };
+  }
+
+  /* status bar ------------------------------------------------------------------------------------ */
+  const devWatch = {};
+  on("status", (s) => {
+    const pct = s.power && s.power.battery_percent;
+    if ($("#st-battery")) {
+      $("#st-battery").textContent = pct === null || pct === undefined ? "–" : pct + "%";
+      $("#st-power").classList.toggle("bad", pct !== null && pct < 15);
+      $("#st-mains").classList.toggle("hidden", !(s.power && s.power.on_mains));
+      $("#st-pending").textContent = s.queue ? s.queue.pending : "0";
+      $("#st-net").classList.toggle("bad", s.network && s.network.online === false);
+      const broken = Object.entries(s.devices || {}).filter(([n, d]) => d.health !== "ok" && n !== "battery");
+      $("#st-devices").classList.toggle("hidden", broken.length === 0);
+    }
+    if ($("#h-battery")) {
+      $("#h-battery").textContent = pct === null || pct === undefined ? "–" : pct + "%";
+      if (s.power && s.power.on_mains !== null) $("#h-mains").textContent = t(s.power.on_mains ? "on_mains" : "on_battery");
+      $("#h-pending").textContent = s.queue.pending;
+    }
+    Object.entries(s.devices || {}).forEach(([name, d]) => { devWatch[name] = d.health; });
+    if (!$("#device-banner").dataset.from || $("#device-banner").dataset.from === "status") deviceBanner(null, "status");
+  });
+  function deviceBanner(device, from) {
+    const b = $("#device-banner");
+    const need = { photo: "camera", fingers: "fingerprint", signature: "signature_pad" }[body.dataset.page];
+    let show = device;
+    if (!show && from === "status" && need && devWatch[need] && devWatch[need] !== "ok") show = need;
+    if (show) { $("#device-banner-text").textContent = t("device_missing_" + show); b.classList.remove("hidden"); b.dataset.from = from; b.dataset.device = show; }
+    else { b.classList.add("hidden"); b.dataset.from = ""; }
+  }
+
+  /* idle logout: touches count as activity; the server decides ---------------------------------- */
+  const idleS = parseInt(body.dataset.idleS || "0", 10);
+  if (idleS > 0) {
+    let last = Date.now(), lastPing = Date.now();
+    document.addEventListener("pointerdown", () => {
+      last = Date.now();
+      if (Date.now() - lastPing > 30000) { lastPing = Date.now(); post("/api/ping"); }
+    });
+    setInterval(() => { if (Date.now() - last > (idleS + 2) * 1000) window.location.reload(); }, 5000);
+  }
+
+  /* simulator drawer ------------------------------------------------------------------------------- */
+  const simToggle = $("#sim-toggle");
+  if (simToggle) simToggle.addEventListener("click", () => {
+    const panel = $("#sim-panel");
+    if (panel) panel.classList.toggle("hidden"); else window.location.href = "/sim";
+  });
+  document.addEventListener("click", (e) => {
+    const b = e.target.closest("[data-sim]");
+    if (!b) return;
+    b.disabled = true;
+    post("/sim/" + b.dataset.sim, { arg: b.dataset.arg || "" }).finally(() => { b.disabled = false; });
+  });
+
+  /* photo ------------------------------------------------------------------------------------------- */
+  const live = $("#photo-live");
+  if (live) {
+    const img = $("#preview");
+    window.addEventListener("load", () => { img.src = live.dataset.stream; });
+    on("capture.photo", (d) => {
+      if (d.draft_id !== live.dataset.draft) return;
+      if (d.state === "device_missing") { deviceBanner("camera", "capture"); return; }
+      deviceBanner(null, "capture");
+      if (d.state === "captured") {
+        img.removeAttribute("src");
+        $("#captured").src = live.dataset.captured + "?t=" + Date.now();
+        live.classList.add("hidden");
+        $("#photo-done").classList.remove("hidden");
+        $("#retake-form").classList.remove("hidden");
+        $("#photo-next").classList.remove("hidden");
+        return;
+      }
+      if (!d.checks) return;
+      $("#guide").classList.toggle("pass", !!d.passed);
+      const ul = $("#hints");
+      ul.textContent = "";
+      d.checks.forEach((c) => {
+        const li = document.createElement("li");
+        li.className = c.passed ? "pass" : "fail";
+        li.dataset.check = c.name;
+        li.textContent = (c.passed ? "✓ " : "✗ ") + (lang === "en" ? c.hint_en : c.hint_id);
+        ul.appendChild(li);
+      });
+    });
+  }
+
+  /* fingers ------------------------------------------------------------------------------------------ */
+  const fingers = $("#fingers");
+  if (fingers) {
+    const msgs = JSON.parse($("#finger-msgs").textContent);
+    const setState = (cls, text) => { const s = $("#finger-state"); s.className = "finger-state " + cls; s.dataset.state = cls; $("#finger-msg").textContent = text; };
+    on("capture.finger", (d) => {
+      if (d.draft_id !== fingers.dataset.draft) return;
+      if (d.state === "device_missing") { deviceBanner("fingerprint", "capture"); setState("bad", msgs.device_missing); return; }
+      deviceBanner(null, "capture");
+      if (d.attempt) $("#finger-attempt").textContent = msgs.attempt.replace("%a", d.attempt).replace("%m", d.max_attempts);
+      if (d.score !== undefined) {
+        const m = $("#finger-meter");
+        m.className = "w" + Math.min(100, Math.round(d.score / 10) * 10) + (d.state === "retry" ? " low" : "");
+      }
+      if (d.state === "waiting") setState("waiting", msgs.place);
+      else if (d.state === "retry") setState("retry", msgs.retry.replace("%s", d.score));
+      else if (d.state === "accepted") { setState("ok", d.forced ? msgs.forced : msgs.ok); setTimeout(() => window.location.reload(), 400); }
+      else if (d.state === "complete") window.location.reload();
+      else if (d.state === "error") setState("bad", d.message);
+    });
+    on("capture.finger_lift", (d) => { if (d.draft_id === fingers.dataset.draft && $("#finger-state").dataset.state !== "ok") $("#finger-msg").textContent = msgs.lift + " " + $("#finger-msg").textContent; });
+  }
+
+  /* signature: live ink ---------------------------------------------------------------------------- */
+  const canvas = $("#sigpad");
+  if (canvas) {
+    const ctx = canvas.getContext("2d");
+    ctx.lineWidth = 3; ctx.lineCap = "round"; ctx.lineJoin = "round"; ctx.strokeStyle = "#111";
+    let prev = null, count = 0;
+    const draw = (pts) => {
+      pts.forEach(([x, y, down]) => {
+        const px = x * (canvas.width - 1), py = y * (canvas.height - 1);
+        if (down && prev) { ctx.beginPath(); ctx.moveTo(prev[0], prev[1]); ctx.lineTo(px, py); ctx.stroke(); }
+        prev = down ? [px, py] : null;
+        count += 1;
+      });
+      canvas.dataset.points = count;
+    };
+    fetch(canvas.dataset.points, { credentials: "same-origin" }).then((r) => r.json()).then((j) => draw(j.points));
+    on("pen.points", (d) => { if (d.draft_id === canvas.dataset.draft) { draw(d.points); $("#sig-state").textContent = "✎ " + count; } });
+    on("pen.clear", (d) => { if (d.draft_id === canvas.dataset.draft) { ctx.clearRect(0, 0, canvas.width, canvas.height); prev = null; count = 0; } });
+    on("capture.signature", (d) => {
+      if (d.draft_id !== canvas.dataset.draft) return;
+      deviceBanner(d.state === "device_missing" ? "signature_pad" : null, "capture");
+    });
+  }
+
+  connect();
+})();

@@ -7,6 +7,7 @@ import sqlite3
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -56,3 +57,9 @@ def write_csv(path: Path, rows: list[list[str]] | Iterator[list[str]], *, delimi
         for row in rows:
             fh.write(delimiter.join(row) + "\r\n")
     return path
+
+
+@pytest.fixture
+def kit() -> SimpleNamespace:
+    """The row builders above, as a fixture (with --import-mode=importlib tests cannot import conftest)."""
+    return SimpleNamespace(HEADER=HEADER, resident_row=resident_row, random_rows=random_rows, write_csv=write_csv)

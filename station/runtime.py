@@ -1,0 +1,197 @@
+"""The station container: one object holding every service, built from the config, handed to each front end.
+
+``build_station(config)`` opens the store, loads the station key and wires the outbox and the enrollment service.
+The optional parts (``devices``, ``power``, ``uploader``, ``telemetry``) are filled in by the builder functions in
+``PART_BUILDERS``, each ``(station, simulate) -> part | None``; plugging in a new part is one function and one
+line there. ``start()`` recovers the outbox, then starts the parts in order; ``stop()`` stops them in reverse.
+
+Threads: one SQLite connection is shared by every thread and ``db_lock`` (an ``RLock``) serialises its use.
+The outbox and the enrollment service take the lock themselves; anyone else calling a module-level function with
+``station.conn`` (roster look-ups, operator log-in, sessions) wraps the call in ``with station.db_lock:``.
+One connection keeps ``BEGIN IMMEDIATE`` transactions from fighting for the WAL write lock; the lock is held
+only for database work and the milliseconds of sealing, never while waiting on a device.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import sqlite3
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from station import keys, sessions, store
+from station.config import Config
+from station.enrollment import EnrollmentService
+from station.errors import ConfigError
+from station.events import EventBus
+from station.outbox import Outbox, RecoveryReport, utc_now
+
+log = logging.getLogger(__name__)
+
+OPTIONAL_PARTS = ("devices", "power", "uploader", "telemetry")
+"""Start order; stop runs in reverse (telemetry reports the others, so it goes last and stops first)."""
+
+
+def software_version() -> str:
+    try:
+        return version("jemput")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+@dataclass
+class Station:
+    config: Config
+    conn: sqlite3.Connection
+    db_lock: threading.RLock
+    bus: EventBus
+    signing_key: Any
+    outbox: Outbox
+    enrollment: EnrollmentService
+    simulate: bool = False
+    devices: Any = None
+    """``station.devices.DeviceHub`` (engineer E), or None."""
+    power: Any = None
+    """``station.power.PowerPolicy`` (E), or None; when set, it gates ``enrollment.start``."""
+    uploader: Any = None
+    """``station.sync.Uploader`` (G), or None."""
+    telemetry: Any = None
+    """``station.telemetry.Telemetry`` (G), or None."""
+    started_at: datetime | None = None
+    recovery: RecoveryReport | None = None
+    _started_parts: list[str] = field(default_factory=list)
+    _stopped: bool = False
+
+    def start(self) -> None:
+        """Clean up after any crash, purge old acknowledged packets, then start the optional parts."""
+        self.recovery = self.outbox.recover()
+        if not self.recovery.clean:
+            log.warning("recovered after an unclean stop: %s", self.recovery)
+            self.bus.publish("station.recovered", removed_tmp=self.recovery.removed_tmp,
+                             removed_orphans=self.recovery.removed_orphans,
+                             missing_files=self.recovery.missing_files)
+        purged = self.outbox.purge_acknowledged(older_than_days=self.config.station.retention_days)
+        if purged:
+            log.info("purged %d acknowledged packet file(s)", purged)
+        if self.power is not None and hasattr(self.power, "allows_new_enrollment"):
+            self.enrollment.set_start_guard(self.power.allows_new_enrollment)
+        for name in OPTIONAL_PARTS:
+            part = getattr(self, name)
+            if part is not None and hasattr(part, "start"):
+                part.start()
+                self._started_parts.append(name)
+        self.started_at = utc_now()
+        self.bus.publish("station.started", station=self.config.station.id)
+
+    def stop(self) -> None:
+        """Stop parts in reverse order and close the store; idempotent, and one failing part does not stop the rest."""
+        if self._stopped:
+            return
+        self._stopped = True
+        for name in reversed(self._started_parts):
+            try:
+                getattr(self, name).stop()
+            except Exception:  # noqa: BLE001 - keep stopping the others, and say which one failed
+                log.exception("stopping %s failed", name)
+        self._started_parts.clear()
+        with self.db_lock:
+            self.conn.close()
+
+    def snapshot(self) -> dict[str, Any]:
+        """Status for the UI, the CLI and telemetry (DESIGN §7 field names where they overlap)."""
+        now = utc_now()
+        stats = self.outbox.stats(now)
+        with self.db_lock:
+            session = sessions.current_session(self.conn)
+            enrolled = sessions.enrolled_in_session(self.conn, session.id) if session else 0
+            schema = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        drafts = self.enrollment.active_drafts()
+        return {
+            "station": self.config.station.id,
+            "district": self.config.station.district,
+            "version": software_version(),
+            "simulate": self.simulate,
+            "uptime_s": (now - self.started_at).total_seconds() if self.started_at else 0.0,
+            "data_dir": str(self.config.station.data_dir),
+            "schema_version": schema,
+            "queue": {"pending": stats.pending, "pending_bytes": stats.pending_bytes,
+                      "oldest_pending_age_s": stats.oldest_pending_age_s,
+                      "acknowledged_total": stats.acknowledged_total},
+            "session": {"id": session.id, "desa": session.kode_desa, "enrolled": enrolled} if session else None,
+            "drafts": [{"id": d.id, "nik": d.nik, "step": d.step.value} for d in drafts],
+            "storage": {"free_mb": round(shutil.disk_usage(self.config.station.data_dir).free / 1024 / 1024, 1)},
+            "devices": self.devices.health() if self.devices is not None else None,
+            "power": _power_snapshot(self.power),
+        }
+
+
+def _power_snapshot(power: Any) -> dict[str, Any] | None:
+    if power is None:
+        return None
+    snap = power.snapshot()
+    return {k: getattr(snap, k, None) for k in
+            ("on_mains", "battery_percent", "voltage_v", "charging", "minutes_left", "level")}
+
+
+# -- optional parts: one builder per part, (station, simulate) -> part | None --------------------------------------
+
+def _no_part(station: Station, simulate: bool) -> None:
+    return None
+
+
+PART_BUILDERS: dict[str, Callable[[Station, bool], Any]] = {
+    "devices": _no_part,    # E: DeviceHub(station.config, station.bus, simulate=simulate)
+    "power": _no_part,      # E: PowerPolicy(station.config.power, battery_source, station.bus, shutdown)
+    "uploader": _no_part,   # G: Uploader(station.outbox, office_url=..., token=..., ...)
+    "telemetry": _no_part,  # G: Telemetry(station.config, station_snapshot=station.snapshot, ...)
+}
+
+
+def build_station(config: Config, *, simulate: bool = False,
+                  builders: dict[str, Callable[[Station, bool], Any]] | None = None) -> Station:
+    """Open the store and wire the services; nothing runs until ``start()``."""
+    data_dir = config.station.data_dir
+    key_file = config.station_key_file
+    if not key_file.exists():
+        raise ConfigError(f"no station key at {key_file}: run 'jemput station init --config {config.source or 'F'}'")
+    signing_key = keys.load_signing_key(key_file)
+    conn = store.connect(data_dir)
+    lock = threading.RLock()
+    bus = EventBus()
+    outbox = Outbox(conn, data_dir / "packets", lock=lock)
+    enrollment = EnrollmentService(
+        conn, station_id=config.station.id, recipient=config.office.public_key, signing_key=signing_key,
+        outbox=outbox, bus=bus, software_version=software_version(), lock=lock,
+    )
+    station = Station(config=config, conn=conn, db_lock=lock, bus=bus, signing_key=signing_key, outbox=outbox,
+                      enrollment=enrollment, simulate=simulate)
+    chosen = PART_BUILDERS if builders is None else builders
+    for name in OPTIONAL_PARTS:
+        builder = chosen.get(name)
+        if builder is not None:
+            setattr(station, name, builder(station, simulate))
+    return station
+
+
+def init_station(config: Config) -> tuple[str, bool]:
+    """Create the data dir, the store and the station key (0600) if missing; returns (public key b64, created)."""
+    data_dir = config.station.data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "packets").mkdir(exist_ok=True)
+    store.connect(data_dir).close()
+    key_file = config.station_key_file
+    created = False
+    if key_file.exists():
+        key = keys.load_signing_key(key_file)
+    else:
+        key_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        key = keys.generate_signing_key()
+        keys.save_private_key(key, key_file)
+        created = True
+    return keys.public_key_b64(key), created
+

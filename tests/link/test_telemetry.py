@@ -89,7 +89,7 @@ def test_offline_keeps_latest_status_and_bounded_events(broker: Broker, data_dir
         try:
             wait_for(lambda: tel.connected, 20, what="station reconnect")
             events = wait_for(lambda: listener.json_on(PREFIX + "event") if len(
-                listener.json_on(PREFIX + "event")) >= 11 else None, 5, what=f"backlog: {listener.messages} {tel.stats}")
+                listener.json_on(PREFIX + "event")) >= 11 else None, 5, what="backlog after reconnect")
             assert events[0]["type"] == "events_dropped" and events[0]["detail"]["count"] == 15
             assert [e["detail"]["i"] for e in events[1:]] == list(range(15, 25))
             statuses = wait_for(lambda: listener.json_on(PREFIX + "status"), 5, what="status after reconnect")

@@ -1,0 +1,296 @@
+"""Office MQTT ingest: every station's state, status and events into the office database (docs/mqtt.md).
+
+The broker is shared by every station of a district, so nothing a station sends is trusted: a message that is not
+JSON, not the right schema, larger than 64 KB, or about another station than its topic says is counted, logged
+and dropped — it never stops the ingest. Messages are checked on paho's network thread (cheap) and written in
+batches by one worker thread, one transaction per batch, so a burst of retained statuses after a broker restart
+costs a few commits, not hundreds.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import re
+import signal
+import threading
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+import paho.mqtt.client as mqtt
+import sqlalchemy as sa
+from paho.mqtt.enums import CallbackAPIVersion
+
+from office import telemetry_db as tdb
+from station.commands import sign_command
+from station.telemetry_status import STATUS_SCHEMA
+
+log = logging.getLogger(__name__)
+
+SUBSCRIPTION = "jemput/v1/+/+/#"
+MAX_PAYLOAD_BYTES = 64 * 1024
+_TOPIC_RE = re.compile(r"jemput/v1/(\d{4})/([a-z0-9][a-z0-9-]{0,62})/(state|status|event|reply/[A-Za-z0-9_-]+|cmd/.+)")
+_BATCH = 500
+
+
+class Rejected(ValueError):
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Message:
+    kind: str
+    district: str
+    station: str
+    body: Any
+    received_at: datetime
+
+
+def parse_message(topic: str, payload: bytes, *, now: datetime | None = None) -> Message | None:
+    """Validate one MQTT message; ``None`` for ones we ignore on purpose (our own commands, cleared retains)."""
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise Rejected("oversized", f"{len(payload)} bytes on {topic} (limit {MAX_PAYLOAD_BYTES})")
+    match = _TOPIC_RE.fullmatch(topic)
+    if match is None:
+        raise Rejected("bad_topic", f"unexpected topic {topic!r}")
+    district, station, kind = match.groups()
+    if kind.startswith("cmd/") or not payload:
+        return None
+    now = now or datetime.now(UTC)
+    if kind == "state":
+        text = payload.decode("utf-8", "replace")
+        if text not in ("online", "offline"):
+            raise Rejected("bad_state", f"state must be online/offline, got {text[:40]!r}")
+        return Message("state", district, station, text, now)
+    try:
+        body = json.loads(payload)
+    except (ValueError, UnicodeDecodeError):
+        raise Rejected("bad_json", f"payload on {topic} is not JSON") from None
+    if not isinstance(body, dict):
+        raise Rejected("bad_schema", f"payload on {topic} is not a JSON object")
+    if kind == "status":
+        _check_status(body, district, station)
+    elif kind == "event":
+        _check_fields(body, {"type": str, "severity": str, "ts": str, "detail": dict}, topic)
+    else:
+        _check_fields(body, {"id": str, "ok": bool}, topic)
+        kind = "reply"
+    return Message(kind, district, station, body, now)
+
+
+def _check_fields(body: dict[str, Any], fields: dict[str, type], topic: str) -> None:
+    for name, kind in fields.items():
+        if not isinstance(body.get(name), kind):
+            raise Rejected("bad_schema", f"{topic}: '{name}' missing or not {kind.__name__}")
+
+
+def _check_status(body: dict[str, Any], district: str, station: str) -> None:
+    if body.get("schema") != STATUS_SCHEMA:
+        raise Rejected("bad_schema", f"status schema {body.get('schema')!r} is not {STATUS_SCHEMA}")
+    if body.get("station") != station or body.get("district") != district:
+        raise Rejected("wrong_station", f"status for {body.get('district')}/{body.get('station')} arrived on the "
+                                        f"topic of {district}/{station}")
+    _check_fields(body, {"ts": str, "power": dict, "queue": dict, "devices": dict, "storage": dict}, station)
+
+
+class Ingest:
+    """Subscribes to every station's topics and keeps the telemetry tables current."""
+
+    def __init__(self, office_config: Any, engine: sa.Engine, *, client_id: str | None = None,
+                 queue_size: int = 20000) -> None:
+        self._mqtt = office_config.mqtt
+        self.engine = engine
+        tdb.create_telemetry_tables(engine)
+        self._client_id = client_id or f"jemput-office-ingest-{os.getpid()}"
+        self._queue: queue.Queue[Message | None] = queue.Queue(maxsize=queue_size)
+        self._stop = threading.Event()
+        self._connected = threading.Event()
+        self._client: mqtt.Client | None = None
+        self._worker: threading.Thread | None = None
+        self.stats: Counter[str] = Counter()
+        """received, stored, ignored, rejected, rejected:<reason>, overflow, connects."""
+        self._history_writes: Counter[str] = Counter()
+
+    def start(self) -> None:
+        if self._worker is not None:
+            return
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self._client_id, protocol=mqtt.MQTTv5)
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        if getattr(self._mqtt, "tls", False):
+            client.tls_set(ca_certs=_opt(self._mqtt.ca), certfile=_opt(self._mqtt.cert), keyfile=_opt(self._mqtt.key))
+        if getattr(self._mqtt, "username", ""):
+            client.username_pw_set(self._mqtt.username, getattr(self._mqtt, "password", "") or None)
+        client.on_connect = self._on_connect
+        client.on_disconnect = lambda *_a: self._connected.clear()
+        client.on_message = self._on_message
+        self._client = client
+        self._worker = threading.Thread(target=self._run, name="jemput-ingest", daemon=True)
+        self._worker.start()
+        client.connect_async(self._mqtt.host, self._mqtt.port, keepalive=getattr(self._mqtt, "keepalive", 30))
+        client.loop_start()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        if self._worker is None:
+            return
+        if self._client is not None:
+            self._client.disconnect()
+            self._client.loop_stop()
+        self._stop.set()
+        self._queue.put(None)
+        self._worker.join(timeout_s)
+        self._worker = None
+
+    def wait_connected(self, timeout_s: float) -> bool:
+        return self._connected.wait(timeout_s)
+
+    def send_command(self, district: str, station: str, name: str, args: dict[str, Any] | None, *,
+                     office_key: Any, lifetime_s: int = 300) -> str:
+        """Sign and publish a command (QoS 1); the reply lands in ``telemetry_reply``. Returns the command id."""
+        if self._client is None:
+            raise RuntimeError("ingest not started")
+        command = sign_command(name, args, office_key=office_key, lifetime_s=lifetime_s)
+        self._client.publish(f"jemput/v1/{district}/{station}/cmd/{name}", json.dumps(command), qos=1)
+        return command["id"]
+
+    # -- paho thread ---------------------------------------------------------------------------------------------
+    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            log.warning("broker refused the office ingest: %s", reason)
+            return
+        client.subscribe(SUBSCRIPTION, qos=1)   # again on every reconnect: the broker may have lost the session
+        self.stats["connects"] += 1
+        self._connected.set()
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        self.stats["received"] += 1
+        try:
+            message = parse_message(msg.topic, msg.payload)
+        except Rejected as exc:
+            self.stats["rejected"] += 1
+            self.stats["rejected:" + exc.reason] += 1
+            log.warning("dropped MQTT message: %s", exc)
+            return
+        if message is None:
+            self.stats["ignored"] += 1
+            return
+        try:
+            self._queue.put_nowait(message)
+        except queue.Full:
+            self.stats["overflow"] += 1
+
+    # -- worker ------------------------------------------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < _BATCH:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._stop.set()
+                    break
+                batch.append(item)
+            try:
+                self._store(batch)
+                self.stats["stored"] += len(batch)
+            except sa.exc.SQLAlchemyError:
+                self.stats["db_errors"] += 1
+                log.exception("could not store %d telemetry messages", len(batch))
+            if self._stop.is_set() and self._queue.empty():
+                return
+
+    def _store(self, batch: list[Message]) -> None:
+        with self.engine.begin() as conn:
+            for message in batch:
+                current = conn.execute(sa.select(tdb.station_status).where(
+                    tdb.station_status.c.station == message.station)).first()
+                if current is None:
+                    conn.execute(sa.insert(tdb.station_status).values(
+                        station=message.station, district=message.district, state="unknown",
+                        received_at=message.received_at))
+                getattr(self, "_store_" + message.kind)(conn, message, current)
+
+    def _store_state(self, conn: sa.Connection, m: Message, current: Any) -> None:
+        if current is not None and current.state == m.body:
+            return
+        conn.execute(sa.update(tdb.station_status).where(tdb.station_status.c.station == m.station).values(
+            state=m.body, state_changed_at=m.received_at, received_at=m.received_at))
+        conn.execute(sa.insert(tdb.state_transitions).values(station=m.station, state=m.body, at=m.received_at))
+
+    def _store_status(self, conn: sa.Connection, m: Message, current: Any) -> None:
+        ts = m.body["ts"]
+        if current is not None and current.status_ts is not None and ts <= current.status_ts:
+            return    # a retained copy we already have, or an older one arriving late
+        conn.execute(sa.update(tdb.station_status).where(tdb.station_status.c.station == m.station).values(
+            district=m.district, status_ts=ts, status_json=json.dumps(m.body), received_at=m.received_at))
+        power, queue_ = m.body["power"], m.body["queue"]
+        conn.execute(sa.insert(tdb.status_history).values(
+            station=m.station, ts=ts, battery_percent=_num(power.get("battery_percent")),
+            on_mains=power.get("on_mains") if isinstance(power.get("on_mains"), bool) else None,
+            queue_pending=_num(queue_.get("pending"), int), queue_pending_bytes=_num(queue_.get("pending_bytes"), int)))
+        self._history_writes[m.station] += 1
+        if self._history_writes[m.station] % 100 == 0:
+            tdb.prune_history(conn, m.station)
+
+    def _store_event(self, conn: sa.Connection, m: Message, _current: Any) -> None:
+        b = m.body
+        conn.execute(sa.insert(tdb.station_events).values(
+            station=m.station, district=m.district, ts=b["ts"][:40], type=b["type"][:64], severity=b["severity"][:16],
+            detail_json=json.dumps(b["detail"]), received_at=m.received_at))
+
+    def _store_reply(self, conn: sa.Connection, m: Message, _current: Any) -> None:
+        conn.execute(sa.insert(tdb.command_replies).values(
+            station=m.station, command_id=m.body["id"][:64], ok=m.body["ok"], reply_json=json.dumps(m.body),
+            received_at=m.received_at))
+
+
+def _num(value: Any, kind: type = float) -> Any:
+    return kind(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _opt(path: Any) -> str | None:
+    return str(path) if path else None
+
+
+def latest_status(engine: sa.Engine, station: str) -> dict[str, Any] | None:
+    """The dashboard's view of one station: state, when it changed, and the last status (or ``None``)."""
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(tdb.station_status).where(tdb.station_status.c.station == station)).first()
+    if row is None:
+        return None
+    return {"station": row.station, "district": row.district, "state": row.state,
+            "state_changed_at": row.state_changed_at,
+            "status": json.loads(row.status_json) if row.status_json else None}
+
+
+@click.command("ingest")
+@click.option("--config", "config_path", required=True, type=click.Path(path_type=Path), help="Office TOML config.")
+def ingest_command(config_path: Path) -> None:
+    """Run only the MQTT ingest (the receiver's `run` starts it too when [mqtt] host is set)."""
+    from office.config import load_office_config
+    from office.db import open_db
+
+    config = load_office_config(config_path)
+    if not config.mqtt.host:
+        raise click.UsageError(f"{config_path}: [mqtt] host is empty; nothing to ingest")
+    ingest = Ingest(config, open_db(config.database_url))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_a: stop.set())
+    signal.signal(signal.SIGINT, lambda *_a: stop.set())
+    ingest.start()
+    click.echo(f"ingesting jemput/v1/# from {config.mqtt.host}:{config.mqtt.port}; Ctrl-C to stop")
+    stop.wait()
+    ingest.stop()
+    click.echo(f"stopped: {dict(ingest.stats)}")

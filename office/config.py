@@ -1,0 +1,119 @@
+"""Typed office configuration, read from TOML (every key in docs/office-receiver.md).
+
+Same strictness as the station's config (unknown key, missing key or wrong type -> one ``ConfigError`` naming the
+key and file); the generic dataclass loader is the station's, so both read TOML by the same rules.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from station.config import _build as build_dataclass  # the shared strict TOML -> dataclass loader
+from station.errors import ConfigError
+
+DB_NAME = "office.db"
+
+
+@dataclass(frozen=True)
+class OfficeSection:
+    district: str
+    """Four-digit kode kabupaten/kota this office serves, e.g. ``6106``."""
+    data_dir: Path = Path("/var/lib/jemput-office")
+    """Keys, database, received packets, staging and quarantine."""
+    host: str = "127.0.0.1"
+    """Address the receiver binds to; put a TLS reverse proxy in front for stations."""
+    port: int = 8090
+    database_url: str = ""
+    """SQLAlchemy URL, e.g. ``postgresql+psycopg://jemput@/jemput``; empty = SQLite ``<data_dir>/office.db``."""
+    max_upload_mb: int = 64
+    """Largest packet accepted (Upload-Length); bigger uploads get 413."""
+    threads: int = 8
+    """Waitress worker threads."""
+
+
+@dataclass(frozen=True)
+class OfficeMqttSection:
+    host: str = ""
+    """Broker host for telemetry ingest; empty disables it."""
+    port: int = 8883
+    tls: bool = True
+    ca: Path | None = None
+    cert: Path | None = None
+    key: Path | None = None
+    username: str = ""
+    password: str = ""
+    keepalive: int = 60
+
+
+@dataclass(frozen=True)
+class OfficeConfig:
+    office: OfficeSection
+    mqtt: OfficeMqttSection = field(default_factory=OfficeMqttSection)
+    source: Path | None = None
+    """The file this config was read from (not a TOML key)."""
+
+    @property
+    def database_url(self) -> str:
+        return self.office.database_url or f"sqlite:///{self.office.data_dir / DB_NAME}"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.office.data_dir / "keys"
+
+    @property
+    def packets_dir(self) -> Path:
+        return self.office.data_dir / "packets"
+
+    @property
+    def staging_dir(self) -> Path:
+        return self.office.data_dir / "staging"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.office.data_dir / "quarantine"
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.office.max_upload_mb * 1024 * 1024
+
+
+def load_office_config(path: str | Path) -> OfficeConfig:
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return office_config_from_dict(raw, source=path)
+
+
+def office_config_from_dict(raw: dict[str, Any], source: Path | None = None) -> OfficeConfig:
+    where = str(source) if source else "<office config>"
+    config = dataclasses.replace(build_dataclass(OfficeConfig, raw, "", where), source=source)
+    _check_values(config, where)
+    return config
+
+
+def _check_values(config: OfficeConfig, where: str) -> None:
+    def fail(key: str, why: str) -> None:
+        raise ConfigError(f"{where}: key '{key}' {why}")
+
+    if not re.fullmatch(r"\d{4}", config.office.district):
+        fail("office.district", "must be the 4-digit kode kabupaten/kota, e.g. '6106'")
+    for key, port in (("office.port", config.office.port), ("mqtt.port", config.mqtt.port)):
+        if not 0 <= port < 65536:
+            fail(key, "must be a TCP port (1-65535; 0 = any free port)")
+    if not 1 <= config.office.max_upload_mb <= 1024:
+        fail("office.max_upload_mb", "must be 1-1024")
+    if not 1 <= config.office.threads <= 256:
+        fail("office.threads", "must be 1-256")
+    if config.office.database_url and "://" not in config.office.database_url:
+        fail("office.database_url", "must be an SQLAlchemy URL such as 'postgresql+psycopg://user@host/db'")

@@ -1,0 +1,394 @@
+"""The packet receiver: tus 1.0 (core + creation + termination) under ``/api/v1/uploads`` and receipts.
+
+Stations upload sealed packets over unreliable links, so every PATCH is fsynced before its offset is recorded and a
+station resumes from ``HEAD``'s ``Upload-Offset``. A finished upload is verified (station signature, part hashes,
+the token's station) without decrypting anything; a good packet is renamed into ``packets/`` and receipted, a bad
+one is moved to ``quarantine/`` and answered 422, and staging is left empty either way. Protocol notes and status
+codes: docs/office-receiver.md.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import re
+import threading
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from flask import Blueprint, Flask, Response, current_app, jsonify, request, url_for
+from sqlalchemy import Engine
+from werkzeug.exceptions import HTTPException
+
+from office import db
+from office.config import OfficeConfig
+from office.keys import OfficeKeys
+from office.stations import StationRecord, station_for_token
+from station.packets import PacketError, canonical_json, packet_sha256, verify_packet
+from station.receipts import sign_receipt
+
+TUS_VERSION = "1.0.0"
+TUS_EXTENSIONS = "creation,termination"
+OFFSET_CONTENT_TYPE = "application/offset+octet-stream"
+MAX_OPEN_UPLOADS_PER_STATION = 16
+MAX_METADATA_CHARS = 4096
+CHUNK_BYTES = 64 * 1024
+_UPLOAD_ID_RE = re.compile(r"[0-9a-f]{32}")
+_PACKET_ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+_SHA256_RE = re.compile(r"[0-9a-f]{64}")
+
+bp = Blueprint("receiver", __name__, url_prefix="/api/v1")
+
+
+class TusError(Exception):
+    """An answer other than success: status, a short machine code and a reason a person can read."""
+
+    def __init__(self, status: int, code: str, reason: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(reason)
+        self.status, self.code, self.reason, self.headers = status, code, reason, headers or {}
+
+
+@dataclass
+class ReceiverContext:
+    config: OfficeConfig
+    engine: Engine
+    keys: OfficeKeys
+    store_lock: threading.Lock = field(default_factory=threading.Lock)
+    _guard: threading.Lock = field(default_factory=threading.Lock)
+    _upload_locks: dict[str, threading.Lock] = field(default_factory=dict)
+
+    def upload_lock(self, upload_id: str) -> threading.Lock:
+        """One PATCH at a time per upload: two writers at one offset would interleave bytes."""
+        with self._guard:
+            return self._upload_locks.setdefault(upload_id, threading.Lock())
+
+    def forget_lock(self, upload_id: str) -> None:
+        with self._guard:
+            self._upload_locks.pop(upload_id, None)
+
+    def staging_path(self, upload_id: str) -> Path:
+        return self.config.staging_dir / f"{upload_id}.part"
+
+
+def init_receiver(app: Flask, config: OfficeConfig, engine: Engine, office_keys: OfficeKeys) -> ReceiverContext:
+    for directory in (config.packets_dir, config.staging_dir, config.quarantine_dir):
+        directory.mkdir(parents=True, exist_ok=True)
+    ctx = ReceiverContext(config=config, engine=engine, keys=office_keys)
+    recover_staging(ctx)
+    app.extensions["jemput_receiver"] = ctx
+    app.register_blueprint(bp)
+    return ctx
+
+
+def recover_staging(ctx: ReceiverContext) -> None:
+    """At start: drop staging files no open upload owns; close uploads whose staging file is gone."""
+    open_ids = db.all_open_upload_ids(ctx.engine)
+    for path in ctx.config.staging_dir.iterdir():
+        if path.name.removesuffix(".part") not in open_ids:
+            path.unlink(missing_ok=True)
+    for upload_id in open_ids:
+        if not ctx.staging_path(upload_id).exists():
+            db.finish_upload(ctx.engine, upload_id, "lost")
+
+
+def _ctx() -> ReceiverContext:
+    return current_app.extensions["jemput_receiver"]
+
+
+# -- protocol helpers ----------------------------------------------------------------------------------------------
+
+@bp.errorhandler(TusError)
+def _tus_error(exc: TusError) -> Response:
+    response = jsonify(error=exc.code, reason=exc.reason)
+    response.status_code = exc.status
+    response.headers.update(exc.headers)
+    return response
+
+
+@bp.app_errorhandler(HTTPException)
+def _http_error(exc: HTTPException) -> Response:
+    """Werkzeug's own refusals (404, 405, 413 ...) as JSON too, keeping headers such as ``Allow``."""
+    response = exc.get_response()
+    response.set_data(jsonify(error=exc.name.lower().replace(" ", "_"), reason=exc.description).get_data())
+    response.content_type = "application/json"
+    return response
+
+
+@bp.after_app_request
+def _tus_header(response: Response) -> Response:
+    if request.path.startswith("/api/"):
+        response.headers["Tus-Resumable"] = TUS_VERSION
+    return response
+
+
+def _require_tus() -> None:
+    if request.headers.get("Tus-Resumable") != TUS_VERSION:
+        raise TusError(412, "tus_version", f"Tus-Resumable: {TUS_VERSION} is required",
+                       {"Tus-Version": TUS_VERSION})
+
+
+def _authenticated_station() -> StationRecord:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    challenge = {"WWW-Authenticate": 'Bearer realm="jemput"'}
+    if scheme.lower() != "bearer" or not token.strip():
+        raise TusError(401, "unauthorized", "an Authorization: Bearer <station token> header is required", challenge)
+    station = station_for_token(_ctx().engine, token.strip())
+    if station is None:
+        raise TusError(401, "unauthorized", "unknown or revoked station token", challenge)
+    return station
+
+
+def _int_header(name: str) -> int:
+    value = request.headers.get(name)
+    if value is None:
+        raise TusError(400, "bad_request", f"{name} header is required")
+    if not re.fullmatch(r"[0-9]{1,19}", value.strip()):
+        raise TusError(400, "bad_request", f"{name} must be a non-negative decimal integer")
+    return int(value.strip())
+
+
+def parse_metadata(header: str) -> dict[str, str]:
+    """tus ``Upload-Metadata``: comma-separated ``key base64value`` pairs, keys unique, values UTF-8."""
+    if len(header) > MAX_METADATA_CHARS:
+        raise TusError(400, "bad_metadata", "Upload-Metadata is too long")
+    result: dict[str, str] = {}
+    for pair in header.split(","):
+        key, _, value = pair.strip().partition(" ")
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", key) or " " in value.strip() or key in result:
+            raise TusError(400, "bad_metadata", "Upload-Metadata must be unique 'key base64value' pairs")
+        try:
+            result[key] = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, ValueError):
+            raise TusError(400, "bad_metadata", f"Upload-Metadata value of '{key}' is not base64 UTF-8") from None
+    return result
+
+
+def _owned_upload(upload_id: str, station: StationRecord) -> db.Upload:
+    upload = db.get_upload(_ctx().engine, upload_id) if _UPLOAD_ID_RE.fullmatch(upload_id) else None
+    if upload is None or upload.result in ("terminated", "lost"):
+        raise TusError(404, "not_found", "no such upload")
+    if upload.station_id != station.id:
+        raise TusError(403, "forbidden", "this upload belongs to another station")
+    return upload
+
+
+def _receipt_headers(packet: db.StoredPacket) -> dict[str, str]:
+    return {"Jemput-Receipt": base64.b64encode(canonical_json(packet.receipt)).decode("ascii"),
+            "Jemput-Receipt-Url": url_for("receiver.receipt", packet_id=packet.packet_id)}
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# -- endpoints -----------------------------------------------------------------------------------------------------
+
+@bp.route("/uploads", methods=["OPTIONS"])
+def options() -> Response:
+    response = Response(status=204)
+    response.headers.update({"Tus-Version": TUS_VERSION, "Tus-Extension": TUS_EXTENSIONS,
+                             "Tus-Max-Size": str(_ctx().config.max_upload_bytes)})
+    return response
+
+
+@bp.route("/uploads", methods=["POST"], provide_automatic_options=False)
+def create() -> Response:
+    ctx = _ctx()
+    _require_tus()
+    station = _authenticated_station()
+    if "Upload-Defer-Length" in request.headers:
+        raise TusError(400, "bad_request", "Upload-Defer-Length is not supported; send Upload-Length")
+    length = _int_header("Upload-Length")
+    if length > ctx.config.max_upload_bytes:
+        raise TusError(413, "too_large", f"Upload-Length {length} exceeds {ctx.config.max_upload_bytes} bytes")
+    if length == 0:
+        raise TusError(400, "bad_request", "Upload-Length must be at least 1")
+    meta = parse_metadata(request.headers.get("Upload-Metadata", ""))
+    for key, pattern in (("packet_id", _PACKET_ID_RE), ("sha256", _SHA256_RE), ("station", None)):
+        if key not in meta:
+            raise TusError(400, "bad_metadata", f"Upload-Metadata must carry '{key}'")
+        if pattern is not None and not pattern.fullmatch(meta[key]):
+            raise TusError(400, "bad_metadata", f"Upload-Metadata '{key}' is malformed")
+    if meta["station"] != station.id:
+        raise TusError(403, "forbidden", f"metadata station '{meta['station']}' is not the token's station")
+    stored = db.get_packet(ctx.engine, meta["packet_id"])
+    if stored is not None:
+        _check_same_packet(stored, station.id, meta["sha256"])
+        response = jsonify(stored.receipt)
+        response.headers.update(_receipt_headers(stored))
+        return response  # 200: already received, nothing to upload
+    _prune_open_uploads(ctx, station.id)
+    upload_id = uuid.uuid4().hex
+    with open(ctx.staging_path(upload_id), "xb") as handle:
+        os.fsync(handle.fileno())
+    _fsync_dir(ctx.config.staging_dir)
+    db.create_upload(ctx.engine, upload_id=upload_id, station_id=station.id, packet_id=meta["packet_id"],
+                     length_bytes=length, meta=meta)
+    response = Response(status=201)
+    response.headers["Location"] = url_for("receiver.upload", upload_id=upload_id, _external=True)
+    return response
+
+
+def _check_same_packet(stored: db.StoredPacket, station_id: str, sha256: str) -> None:
+    if stored.station_id != station_id:
+        raise TusError(409, "conflict", "this packet id is already stored for another station")
+    if stored.sha256 != sha256:
+        raise TusError(409, "conflict", "this packet id is already stored with different content")
+
+
+def _prune_open_uploads(ctx: ReceiverContext, station_id: str) -> None:
+    """Abandoned uploads must not fill the disk: keep a station's newest few, terminate the rest."""
+    open_ids = db.open_uploads(ctx.engine, station_id)
+    for upload_id in open_ids[: max(0, len(open_ids) - MAX_OPEN_UPLOADS_PER_STATION + 1)]:
+        _terminate(ctx, upload_id)
+
+
+def _terminate(ctx: ReceiverContext, upload_id: str) -> None:
+    with ctx.upload_lock(upload_id):
+        ctx.staging_path(upload_id).unlink(missing_ok=True)
+        db.finish_upload(ctx.engine, upload_id, "terminated")
+    ctx.forget_lock(upload_id)
+
+
+@bp.route("/uploads/<upload_id>", methods=["HEAD"])
+def upload(upload_id: str) -> Response:
+    _require_tus()
+    found = _owned_upload(upload_id, _authenticated_station())
+    response = Response(status=200)
+    response.headers.update({"Upload-Offset": str(found.offset_bytes), "Upload-Length": str(found.length_bytes),
+                             "Cache-Control": "no-store"})
+    if found.result:
+        response.headers["Jemput-Upload-Result"] = found.result
+    return response
+
+
+@bp.delete("/uploads/<upload_id>")
+def terminate(upload_id: str) -> Response:
+    _require_tus()
+    found = _owned_upload(upload_id, _authenticated_station())
+    if found.completed_at is None:
+        _terminate(_ctx(), upload_id)
+    return Response(status=204)
+
+
+@bp.patch("/uploads/<upload_id>")
+def patch(upload_id: str) -> Response:
+    ctx = _ctx()
+    _require_tus()
+    station = _authenticated_station()
+    _owned_upload(upload_id, station)
+    if request.mimetype != OFFSET_CONTENT_TYPE:
+        raise TusError(415, "unsupported_media_type", f"PATCH needs Content-Type: {OFFSET_CONTENT_TYPE}")
+    offset = _int_header("Upload-Offset")
+    with ctx.upload_lock(upload_id):
+        found = _owned_upload(upload_id, station)  # fresh, under the lock
+        current = {"Upload-Offset": str(found.offset_bytes)}
+        if found.completed_at is not None:
+            raise TusError(409, "conflict", f"upload is already complete ({found.result})", current)
+        if offset != found.offset_bytes:
+            raise TusError(409, "conflict", f"Upload-Offset {offset} is not the current offset", current)
+        remaining = found.length_bytes - offset
+        if request.content_length is not None and request.content_length > remaining:
+            raise TusError(413, "too_large", f"PATCH body would pass Upload-Length ({remaining} bytes left)", current)
+        new_offset = offset + _append(ctx.staging_path(upload_id), offset, remaining, current)
+        db.set_offset(ctx.engine, upload_id, new_offset)
+        if new_offset == found.length_bytes:
+            response = _complete(ctx, station, found)
+            ctx.forget_lock(upload_id)
+            return response
+    response = Response(status=204)
+    response.headers["Upload-Offset"] = str(new_offset)
+    return response
+
+
+def _append(path: Path, offset: int, remaining: int, current: dict[str, str]) -> int:
+    """Write the body at ``offset`` and fsync; anything past ``remaining`` undoes the write (nothing half-applied)."""
+    written = 0
+    try:
+        handle = open(path, "r+b")
+    except FileNotFoundError:
+        raise TusError(410, "gone", "upload staging file is gone; create a new upload") from None
+    with handle:
+        handle.truncate(offset)  # bytes a crash left past the recorded offset are not the client's
+        handle.seek(offset)
+        while chunk := request.stream.read(CHUNK_BYTES):
+            written += len(chunk)
+            if written > remaining:
+                handle.truncate(offset)
+                raise TusError(413, "too_large", "PATCH body passes Upload-Length", current)
+            handle.write(chunk)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return written
+
+
+def _complete(ctx: ReceiverContext, station: StationRecord, found: db.Upload) -> Response:
+    staging = ctx.staging_path(found.upload_id)
+    data = staging.read_bytes()
+    sha256 = packet_sha256(data)
+    with ctx.store_lock:
+        try:
+            if sha256 != found.metadata["sha256"]:
+                raise PacketError("sha256 of the uploaded bytes differs from Upload-Metadata")
+            envelope = verify_packet(data, station.verify_key)
+            if envelope.station != station.id:
+                raise PacketError(f"envelope station '{envelope.station}' is not the uploading station")
+            if envelope.packet_id != found.packet_id:
+                raise PacketError("envelope packet_id differs from Upload-Metadata")
+        except PacketError as exc:
+            return _quarantine(ctx, found, str(exc), 422)
+        stored = db.get_packet(ctx.engine, found.packet_id)
+        if stored is not None:
+            if stored.station_id != station.id or stored.sha256 != sha256:
+                return _quarantine(ctx, found, "packet id already stored with different content", 409)
+            staging.unlink()
+            db.finish_upload(ctx.engine, found.upload_id, "duplicate")
+        else:
+            stored = _store(ctx, found, staging, sha256, len(data))
+    response = Response(status=204)
+    response.headers["Upload-Offset"] = str(found.length_bytes)
+    response.headers.update(_receipt_headers(stored))
+    return response
+
+
+def _store(ctx: ReceiverContext, found: db.Upload, staging: Path, sha256: str, size_bytes: int) -> db.StoredPacket:
+    final = ctx.config.packets_dir / f"{found.packet_id}.jpk"
+    os.replace(staging, final)  # contents were fsynced by the last PATCH
+    _fsync_dir(ctx.config.packets_dir)
+    _fsync_dir(ctx.config.staging_dir)
+    received_at = db.utc_now()
+    receipt = sign_receipt(packet_id=found.packet_id, sha256=sha256, received_at=received_at,
+                           office_key=ctx.keys.signing_key)
+    packet = db.StoredPacket(packet_id=found.packet_id, station_id=found.station_id, sha256=sha256,
+                             size_bytes=size_bytes, path=str(final), received_at=received_at, receipt=receipt)
+    db.record_packet(ctx.engine, packet, found.upload_id)
+    return packet
+
+
+def _quarantine(ctx: ReceiverContext, found: db.Upload, reason: str, status: int) -> Response:
+    target = ctx.config.quarantine_dir / f"{found.upload_id}.jpk"
+    os.replace(ctx.staging_path(found.upload_id), target)
+    _fsync_dir(ctx.config.quarantine_dir)
+    db.record_quarantine(ctx.engine, upload_id=found.upload_id, packet_id=found.packet_id,
+                         station_id=found.station_id, reason=reason, path=str(target))
+    current_app.logger.warning("quarantined upload %s from %s: %s", found.upload_id, found.station_id, reason)
+    response = jsonify(error="packet_rejected", reason=reason)
+    response.status_code = status
+    return response
+
+
+@bp.get("/packets/<packet_id>/receipt")
+def receipt(packet_id: str) -> Response:
+    station = _authenticated_station()
+    stored = db.get_packet(_ctx().engine, packet_id) if _PACKET_ID_RE.fullmatch(packet_id) else None
+    if stored is None or stored.station_id != station.id:
+        raise TusError(404, "not_found", "no receipt: this station has no stored packet with that id")
+    response = jsonify(stored.receipt)
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -75,9 +75,9 @@ class StartRefused(EnrollmentError):
 
 
 def signature_json(points: list[Any]) -> bytes:
-    """The ``signature.json`` file: ``{"schema": "jemput.pen/1", "points": [{x, y, pressure, pen_down, t}]}``."""
+    """The ``signature.json`` file: a JSON array of pen points ``{x, y, pressure, pen_down, t}`` (packet-format §5)."""
     rows = [asdict(p) if is_dataclass(p) else dict(p) for p in points]
-    return json.dumps({"schema": "jemput.pen/1", "points": rows}, separators=(",", ":")).encode("utf-8")
+    return json.dumps(rows, separators=(",", ":")).encode("utf-8")
 
 
 def _file_meta(data: bytes) -> dict[str, Any]:
@@ -193,9 +193,9 @@ class EnrollmentService:
 
         def change(draft: Draft, state: dict) -> tuple[dict, dict]:
             self._require_next_finger(draft, finger)
-            by = {"id": confirmed_by.id, "username": confirmed_by.username}
             state["fingers"][finger.code] = {"score": None, "attempts": attempts, "force_captured": False,
-                                             "exception": {"reason": reason, "confirmed_by": by}}
+                                             "exception": {"reason": reason, "confirmed_by": confirmed_by.username,
+                                                           "confirmed_by_id": confirmed_by.id}}
             return {}, {"finger": finger.code, "reason": reason, "confirmed_by": confirmed_by.username}
 
         return self._act(draft_id, Step.FINGERPRINTS, "enrollment.finger_exception", change)

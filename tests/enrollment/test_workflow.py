@@ -37,7 +37,7 @@ def test_full_enrollment_makes_an_openable_packet(service, outbox, conn, operato
     opened = _open(outbox, packet_id, office_identity, signing_key)
     assert opened.files["photo.jpg"] == payloads.photo
     assert opened.files["signature.png"] == payloads.signature_png
-    assert json.loads(opened.files["signature.json"])["points"] == payloads.points
+    assert json.loads(opened.files["signature.json"]) == payloads.points
     assert opened.files["signature.json"] == signature_json(payloads.points)
     for finger in CAPTURE_ORDER:
         if finger is Finger.LEFT_LITTLE:
@@ -51,7 +51,7 @@ def test_full_enrollment_makes_an_openable_packet(service, outbox, conn, operato
     assert m["consent"]["given_at"]
     assert m["captures"]["fingers"]["02"] == {"score": 72, "attempts": 1, "force_captured": False, "exception": None}
     assert m["captures"]["fingers"]["10"]["exception"] == {
-        "reason": "jari diamputasi / amputated", "confirmed_by": {"id": operator.id, "username": operator.username}}
+        "reason": "jari diamputasi / amputated", "confirmed_by": operator.username, "confirmed_by_id": operator.id}
     assert m["captures"]["signature"]["points"] == 300
     assert m["files"]["photo.jpg"] == {"sha256": hashlib.sha256(payloads.photo).hexdigest(),
                                        "size_bytes": len(payloads.photo)}

@@ -96,6 +96,11 @@ class R30xSensor(Device):
         with self._lock:
             return self._model()
 
+    @property
+    def discarded_bytes(self) -> int:
+        """Bytes stepped over while resyncing (since this object was made): line noise shows up here."""
+        return self._parser.discarded_bytes
+
     def verify_password(self) -> None:
         """VfyPwd; raises ``WrongPassword`` (carrying the code) if the module refuses."""
         self._command(Instruction.VFY_PWD, self.password.to_bytes(4, "big"), expected="password accepted")

@@ -8,6 +8,7 @@ import hashlib
 import http.client
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -99,9 +100,10 @@ def office_config(data_dir: Path, **office: Any) -> OfficeConfig:
                                                "max_upload_mb": 2, **office}})
 
 
-@pytest.fixture
-def office(tmp_path: Path) -> Iterator[Office]:
-    config = office_config(tmp_path / "office")
+@contextmanager
+def running_office(data_dir: Path, database_url: str = "") -> Iterator[Office]:
+    """Keys, database (SQLite in ``data_dir`` unless a URL is given), stations kph-01 and kph-02, served."""
+    config = office_config(data_dir, database_url=database_url)
     office_keys = init_office_keys(config.keys_dir)
     engine = db.open_db(config.database_url)
     station_keys = {sid: keys.generate_signing_key() for sid in ("kph-01", "kph-02")}
@@ -113,6 +115,12 @@ def office(tmp_path: Path) -> Iterator[Office]:
     finally:
         server.stop()
         engine.dispose()
+
+
+@pytest.fixture
+def office(tmp_path: Path) -> Iterator[Office]:
+    with running_office(tmp_path / "office") as running:
+        yield running
 
 
 @pytest.fixture

@@ -39,6 +39,7 @@ _ISO_DATE = re.compile(r"([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})")
 _DMY_DATE = re.compile(r"([0-9]{1,2})[-/.]([0-9]{1,2})[-/.]([0-9]{4})")
 _APOSTROPHES = re.compile(r"['`\u2018\u2019\u02bc]")
 _NOT_WORD = re.compile(r"[\W_]+")
+_CSV_ERROR = "\x00csv-error:"
 _SELECT = "SELECT nik, nama, tanggal_lahir, jenis_kelamin, kode_desa, alamat FROM residents"
 
 
@@ -110,6 +111,8 @@ def import_roster(conn: sqlite3.Connection, source: Path | str | TextIO, *,
             raise
         except OSError as exc:
             raise RosterError(f"cannot read {name}: {exc.strerror or exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise RosterError(f"{name} is not UTF-8 text ({exc.reason}); save it as 'CSV UTF-8'") from exc
         finally:
             conn.execute(f"PRAGMA cache_size = {int(cache_size)}")
     append_audit(conn, actor, "roster_imported",
@@ -159,7 +162,13 @@ def _numbered_rows(stream: TextIO, delimiter: str) -> Iterator[tuple[int, list[s
     """Data rows with the file line they start on (line 1 is the header); blank rows are dropped."""
     reader = csv.reader(stream, delimiter=delimiter)
     previous_end = 0
-    for fields in reader:
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # e.g. a field over the size limit: that row is bad, the rest may be fine
+            fields = [_CSV_ERROR + str(exc)]
         start, previous_end = previous_end + 2, reader.line_num
         if any(f.strip() for f in fields):
             yield start, fields
@@ -167,6 +176,8 @@ def _numbered_rows(stream: TextIO, delimiter: str) -> Iterator[tuple[int, list[s
 
 def _parse_row(fields: list[str], index: dict[str, int], width: int, today: date) -> Resident | str:
     """A valid ``Resident`` or the reason the row is bad (first problem found)."""
+    if fields and fields[0].startswith(_CSV_ERROR):
+        return f"unreadable CSV row: {fields[0][len(_CSV_ERROR):]}"
     if len(fields) < width:
         return f"missing columns: {len(fields)} of {width} fields"
     values = {c: fields[i].strip() for c, i in index.items()}

@@ -237,3 +237,20 @@ def test_hundred_thousand_rows(kit, conn, tmp_path):
         assert find_by_nik(conn, row[0]).nama == row[1]
         assert row[0] in [r.nik for r in search_by_name(conn, row[1], limit=5)]
     assert sum(count for _, count in villages(conn)) == 100_000
+
+
+def test_oversized_field_spoils_only_its_row(conn, kit):
+    huge = "x" * 200_000  # over the csv module's field limit
+    text = (kit.HEADER + "\n" + ",".join(kit.resident_row(1)) + "\n"
+            + ",".join(kit.resident_row(2)[:5]) + ',"' + huge + '"\n' + ",".join(kit.resident_row(3)) + "\n")
+    report = import_roster(conn, io.StringIO(text), today=TODAY)
+    assert report.imported == 2
+    assert [e.line for e in report.errors] == [3] and "unreadable CSV row" in report.errors[0].reason
+    assert find_by_nik(conn, kit.resident_row(3)[0]) is not None
+
+
+def test_strictly_decoded_stream_that_is_not_utf8_raises_roster_error(conn, kit, tmp_path):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes((kit.HEADER + "\n" + ",".join(kit.resident_row(1, nama="Andr\u00e9")) + "\n").encode("latin-1"))
+    with open(path, encoding="utf-8") as fh, pytest.raises(RosterError, match="not UTF-8"):
+        import_roster(conn, fh, today=TODAY)

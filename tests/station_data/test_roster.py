@@ -6,6 +6,8 @@ import io
 from datetime import date
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from station.nik import build_nik
 from station.roster import (
@@ -254,3 +256,19 @@ def test_strictly_decoded_stream_that_is_not_utf8_raises_roster_error(conn, kit,
     path.write_bytes((kit.HEADER + "\n" + ",".join(kit.resident_row(1, nama="Andr\u00e9")) + "\n").encode("latin-1"))
     with open(path, encoding="utf-8") as fh, pytest.raises(RosterError, match="not UTF-8"):
         import_roster(conn, fh, today=TODAY)
+
+
+_FUZZ_ALPHABET = st.sampled_from(list("0123456789,;\"\n\r -/.LPabcĀ\ufeff\x00") + ["6106015205900001", "61.06.01.2001",
+                                                                              "1990-05-12"])
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
+@given(body=st.lists(_FUZZ_ALPHABET, max_size=60).map("".join))
+def test_garbage_after_a_header_never_crashes(conn, kit, body):
+    try:
+        report = import_roster(conn, io.StringIO(kit.HEADER + "\n" + body), today=TODAY)
+    except RosterError:
+        return
+    assert report.skipped == len(report.errors)
+    assert all(e.line >= 2 and e.reason for e in report.errors)
+    assert report.imported <= count_residents(conn)

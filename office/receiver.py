@@ -154,6 +154,8 @@ def parse_metadata(header: str) -> dict[str, str]:
     if len(header) > MAX_METADATA_CHARS:
         raise TusError(400, "bad_metadata", "Upload-Metadata is too long")
     result: dict[str, str] = {}
+    if not header.strip():
+        return result
     for pair in header.split(","):
         key, _, value = pair.strip().partition(" ")
         if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", key) or " " in value.strip() or key in result:

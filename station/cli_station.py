@@ -107,7 +107,14 @@ def _start_frontends(station: Any) -> list[tuple[str, Any]]:
         except ImportError as exc:
             log.warning("front end %s not available (%s); continuing without it", ep.name, exc)
             continue
-        started.append((ep.name, start(station)))
+        try:
+            started.append((ep.name, start(station)))
+        except JemputError:
+            raise
+        except Exception as exc:  # a UI that imports but cannot start is an error worth stopping for
+            for _name, handle in reversed(started):
+                handle.stop()
+            raise JemputError(f"front end {ep.name} failed to start: {exc}") from exc
         log.info("front end %s started", ep.name)
     return started
 

@@ -1,9 +1,10 @@
 """The station container: one object holding every service, built from the config, handed to each front end.
 
 ``build_station(config)`` opens the store, loads the station key and wires the outbox and the enrollment service.
-The optional parts (``devices``, ``power``, ``uploader``, ``telemetry``) are filled in by the builder functions in
-``PART_BUILDERS``, each ``(station, simulate) -> part | None``; plugging in a new part is one function and one
-line there. ``start()`` recovers the outbox, then starts the parts in order; ``stop()`` stops them in reverse.
+The optional parts (``devices``, ``power``, ``uploader``, ``telemetry``) are filled in, in that order, by the
+builder functions in ``PART_BUILDERS``, each ``(station, simulate) -> part | None``; the uploader only when
+``office.url`` is set, telemetry only when ``mqtt.host`` is. Tests and tools pass ``builders=`` to choose.
+``start()`` recovers the outbox, then starts the parts in order; ``stop()`` stops them in reverse.
 
 Threads: one SQLite connection is shared by every thread and ``db_lock`` (an ``RLock``) serialises its use.
 The outbox and the enrollment service take the lock themselves; anyone else calling a module-level function with
@@ -14,6 +15,7 @@ only for database work and the milliseconds of sealing, never while waiting on a
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import shutil
 import sqlite3
@@ -64,6 +66,8 @@ class Station:
     """``station.telemetry.Telemetry`` (G), or None."""
     started_at: datetime | None = None
     recovery: RecoveryReport | None = None
+    locked: bool = False
+    """Set by the office's ``lock`` command: the UI refuses new work until ``unlock``."""
     _started_parts: list[str] = field(default_factory=list)
     _stopped: bool = False
 
@@ -102,6 +106,29 @@ class Station:
         with self.db_lock:
             self.conn.close()
 
+    def handle_command(self, name: str, args: dict[str, Any]) -> dict[str, Any]:
+        """Office commands relayed by telemetry (already signature-checked): sync-now, report, lock, unlock, message."""
+        if name == "sync-now":
+            if self.uploader is None:
+                return {"synced": False, "reason": "no uploader configured"}
+            self.uploader.sync_now()
+            return {"synced": True}
+        if name in ("lock", "unlock"):
+            self.locked = name == "lock"
+            self.bus.publish("station.locked", locked=self.locked, reason=str(args.get("reason", "")))
+            return {"locked": self.locked}
+        if name == "message":
+            self.bus.publish("station.message", text=str(args.get("text", "")))
+            return {"shown": True}
+        if name == "report":
+            return {"queue": self.snapshot()["queue"]}
+        raise ValueError(f"unknown command {name!r}")
+
+    def simulated_shutdown(self) -> None:
+        """What the power policy's shutdown does under ``--simulate``: say so, never power the machine off."""
+        log.warning("power policy asked for a shutdown (simulated: not powering off)")
+        self.bus.publish("power.shutdown_simulated")
+
     def snapshot(self) -> dict[str, Any]:
         """Status for the UI, the CLI and telemetry (DESIGN §7 field names where they overlap)."""
         now = utc_now()
@@ -127,6 +154,7 @@ class Station:
             "storage": {"free_mb": round(shutil.disk_usage(self.config.station.data_dir).free / 1024 / 1024, 1)},
             "devices": self.devices.health() if self.devices is not None else None,
             "power": _power_snapshot(self.power),
+            "locked": self.locked,
         }
 
 
@@ -139,16 +167,52 @@ def _power_snapshot(power: Any) -> dict[str, Any] | None:
 
 
 # -- optional parts: one builder per part, (station, simulate) -> part | None --------------------------------------
+# Each imports its module only when called, so a part that is not installed leaves the station running without it.
 
-def _no_part(station: Station, simulate: bool) -> None:
-    return None
+def _build_devices(station: Station, simulate: bool) -> Any:
+    from station.devices import DeviceHub
+
+    return DeviceHub(station.config, station.bus, simulate=simulate)
+
+
+def _build_power(station: Station, simulate: bool) -> Any:
+    from station.power import PowerPolicy, systemctl_poweroff
+
+    battery = getattr(station.devices, "battery", None)
+    shutdown = station.simulated_shutdown if simulate else systemctl_poweroff
+    return PowerPolicy(station.config.power, battery, station.bus, shutdown)
+
+
+def _build_uploader(station: Station, simulate: bool) -> Any:
+    office = station.config.office
+    if not office.url:
+        log.info("office.url is not set: records stay queued, nothing is uploaded")
+        return None
+    if importlib.util.find_spec("station.sync") is None:
+        log.warning("station.sync is not installed: records stay queued")
+        return None
+    from station.sync import Uploader
+
+    return Uploader(station.outbox, office_url=office.url, token=station.config.office_token(),
+                    office_verify_key=office.verify_key, bus=station.bus, power_policy=station.power,
+                    station_id=station.config.station.id)
+
+
+def _build_telemetry(station: Station, simulate: bool) -> Any:
+    if not station.config.mqtt.host:
+        return None
+    from station.telemetry import Telemetry
+
+    return Telemetry(station.config, station_snapshot=station.snapshot, bus=station.bus,
+                     office_verify_key=station.config.office.verify_key or None, on_command=station.handle_command,
+                     seen_commands_path=station.config.station.data_dir / "seen-commands.json")
 
 
 PART_BUILDERS: dict[str, Callable[[Station, bool], Any]] = {
-    "devices": _no_part,    # E: DeviceHub(station.config, station.bus, simulate=simulate)
-    "power": _no_part,      # E: PowerPolicy(station.config.power, battery_source, station.bus, shutdown)
-    "uploader": _no_part,   # G: Uploader(station.outbox, office_url=..., token=..., ...)
-    "telemetry": _no_part,  # G: Telemetry(station.config, station_snapshot=station.snapshot, ...)
+    "devices": _build_devices,
+    "power": _build_power,
+    "uploader": _build_uploader,
+    "telemetry": _build_telemetry,
 }
 
 

@@ -136,6 +136,43 @@ def test_optional_parts_plug_in_and_power_gates_new_work(config_file):
     assert power.stopped
 
 
+def test_simulated_station_has_devices_and_power_gating(config_file):
+    config = load_config(config_file)
+    init_station(config)
+    station = build_station(config, simulate=True)
+    station.start()
+    try:
+        snap = station.snapshot()
+        assert {name: d["health"] for name, d in snap["devices"].items()} == {
+            "camera": "ok", "fingerprint": "ok", "signature_pad": "ok", "battery": "ok"}
+        assert snap["power"]["level"] == "ok" and station.uploader is None and station.telemetry is None
+        assert station.enrollment._start_guard == station.power.allows_new_enrollment
+        json.dumps(snap)
+    finally:
+        station.stop()
+
+
+def test_office_commands(config_file):
+    config = load_config(config_file)
+    init_station(config)
+    station = build_station(config, builders={})
+    events = station.bus.subscribe("station.")
+    try:
+        assert station.handle_command("lock", {"reason": "audit"}) == {"locked": True}
+        assert station.snapshot()["locked"] is True
+        assert events.get(timeout_s=1).data == {"locked": True, "reason": "audit"}
+        assert station.handle_command("unlock", {}) == {"locked": False}
+        events.get(timeout_s=1)
+        assert station.handle_command("message", {"text": "Kirim data sore ini"}) == {"shown": True}
+        assert events.get(timeout_s=1).data == {"text": "Kirim data sore ini"}
+        assert station.handle_command("sync-now", {})["synced"] is False
+        assert station.handle_command("report", {})["queue"]["pending"] == 0
+        with pytest.raises(ValueError, match="unknown command"):
+            station.handle_command("format-disk", {})
+    finally:
+        station.stop()
+
+
 def test_status_and_queue_list(config_file, capsys):
     config = load_config(config_file)
     init_station(config)
@@ -201,10 +238,10 @@ def test_run_reports_state_and_stops_cleanly_on_sigterm(config_file):
     assert "removed 1 tmp" in log and "stopped cleanly" in log
 
 
-def test_run_starts_front_ends_or_says_why_not(config_file):
+def test_simulated_run_starts_front_ends_or_says_why_not(config_file):
     init_station(load_config(config_file))
     started = time.monotonic()
-    code, log = _run_until_sigterm(config_file)
+    code, log = _run_until_sigterm(config_file, "--simulate")
     assert code == 0, log
     assert "front end kiosk started" in log or "front end kiosk not available" in log, log
     assert time.monotonic() - started < 60

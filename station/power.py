@@ -65,6 +65,15 @@ def systemctl_poweroff() -> None:
     subprocess.run(["systemctl", "poweroff"], check=False, timeout=30)
 
 
+def log_only_shutdown() -> None:
+    """The ``--simulate`` shutdown action: a simulated battery must not power off the developer's machine."""
+    log.warning("simulated battery empty: a real station would power off now")
+
+
+def default_shutdown(simulate: bool) -> Callable[[], None]:
+    return log_only_shutdown if simulate else systemctl_poweroff
+
+
 class PowerPolicy:
     HYSTERESIS_PERCENT = 2.0
 

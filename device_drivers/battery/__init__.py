@@ -21,13 +21,18 @@ KINDS = ("ina219", "max1704x", "pisugar", "none")
 
 def open_battery(kind: str, *, bus: int = 1, address: int | None = None, power_loss_pin: int | None = None,
                  pisugar_host: str = "127.0.0.1", pisugar_port: int = 8423, pin_factory: Any = None,
-                 i2c_bus: Any = None) -> BatteryDevice | None:
-    """The battery source for ``kind`` (None for ``none``); ``i2c_bus`` overrides opening ``/dev/i2c-<bus>``."""
+                 i2c_bus: Any = None, power_loss_active_high: bool = True) -> BatteryDevice | None:
+    """The battery source for ``kind`` (None for ``none``); ``i2c_bus`` overrides opening ``/dev/i2c-<bus>``.
+
+    ``power_loss_active_high``: True if the pin reads high while mains is present (False for boards whose pin
+    goes high on power *loss*).
+    """
     if kind not in KINDS:
         raise ValueError(f"unknown battery kind {kind!r}; expected one of {', '.join(KINDS)}")
     if kind == "none":
         return None
-    mains = MainsSensor(power_loss_pin, pin_factory) if power_loss_pin is not None else None
+    mains = (MainsSensor(power_loss_pin, pin_factory, active_high=power_loss_active_high)
+             if power_loss_pin is not None else None)
     if kind == "pisugar":
         return PiSugarBattery(pisugar_host, pisugar_port)
     smbus = i2c_bus if i2c_bus is not None else open_i2c_bus(bus)

@@ -144,3 +144,15 @@ def test_open_battery_builds_each_kind():
 def test_open_missing_i2c_bus_is_typed():
     with pytest.raises(DeviceDisconnected, match="cannot open I2C bus 97"):
         open_battery("ina219", bus=97)
+
+
+def test_open_battery_with_inverted_power_loss_pin_overrides_current_sense():
+    factory = MockFactory()
+    battery = open_battery("ina219", i2c_bus=FakeINA219Bus(voltage_v=8.0, current_a=0.0), power_loss_pin=6,
+                           pin_factory=factory, power_loss_active_high=False)
+    factory.pin(6).drive_low()   # this board pulls the pin low while mains is present
+    r = battery.read()
+    assert r.on_mains is True and r.charging is False   # full pack on mains: no charge current
+    factory.pin(6).drive_high()
+    assert battery.read().on_mains is False
+    battery.mains.close()

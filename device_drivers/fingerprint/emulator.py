@@ -66,6 +66,7 @@ class FakeR30x(PtyEmulator):
         self.image_source: ImageSource = image_source or _default_image_source
         self._initial_baudrate = baudrate
         self._state_lock = threading.RLock()
+        self._plug_lock = threading.Lock()
         self._parser = FrameParser()
         self._faults: list[tuple[str, str]] = []  # (kind, "reply" | "transfer"), oldest first
         self._rng = np.random.default_rng(0)
@@ -115,10 +116,17 @@ class FakeR30x(PtyEmulator):
             self._captures = 0
             self._power_on_state()
 
+    def unplug(self) -> None:
+        # One lock around unplug and replug: a fault unplugs from the reader thread, and a test that sees the
+        # driver fail may replug before that unplug has removed the old port name (and would lose the new one).
+        with self._plug_lock:
+            super().unplug()
+
     def replug(self) -> None:
-        with self._state_lock:
-            self._power_on_state()
-        super().replug()
+        with self._plug_lock:
+            with self._state_lock:
+                self._power_on_state()
+            super().replug()
 
     def _power_on_state(self) -> None:
         """RAM is lost on power-up; baud rate, packet size and password live in flash and survive."""

@@ -245,3 +245,39 @@ def test_simulated_run_starts_front_ends_or_says_why_not(config_file):
     assert code == 0, log
     assert "front end kiosk started" in log or "front end kiosk not available" in log, log
     assert time.monotonic() - started < 60
+
+
+def test_shared_connection_is_safe_across_threads(config_file):
+    """An uploader-like thread works the outbox while enrollments commit on the same connection."""
+    config = load_config(config_file)
+    init_station(config)
+    station = build_station(config, builders={})
+    station.start()
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def uploader() -> None:
+        try:
+            while not done.is_set():
+                for item in station.outbox.pending():
+                    station.outbox.mark_uploading(item.packet_id, upload_url=None, offset=0)
+                    station.outbox.record_failure(item.packet_id, "link down")
+                    station.outbox.acknowledge(item.packet_id, {"packet_id": item.packet_id})
+                station.outbox.stats()
+                station.snapshot()
+        except BaseException as exc:  # noqa: BLE001 - reported to the test thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=uploader)
+    thread.start()
+    try:
+        ids = [_enroll(station, n) for n in range(1, 16)]
+    finally:
+        done.set()
+        thread.join(timeout=30)
+        for packet_id in station.outbox.pending():
+            station.outbox.acknowledge(packet_id.packet_id, {})
+        stats = station.outbox.stats()
+        station.stop()
+    assert errors == []
+    assert stats.acknowledged_total == len(ids) and stats.pending == 0

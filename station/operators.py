@@ -174,16 +174,23 @@ def authenticate(conn: sqlite3.Connection, username: str, pin: str, *, now: date
 def verify_pin(conn: sqlite3.Connection, operator_id: int, pin: str, *, now: datetime | None = None) -> bool:
     """Re-check a logged-in operator's PIN to confirm an action (e.g. a finger exception).
 
-    Returns False for a wrong PIN; failures count towards the same lockout as logins, and a locked operator gets
-    ``OperatorLocked``.
+    Never raises for a wrong PIN: returns False. Failures count towards the same lockout as logins, and while the
+    operator is locked every PIN (even the right one) gives False; ``locked_until()`` tells the UI why.
     """
     operator = get_operator(conn, operator_id)
     if operator is None:
         return False
     try:
         return _check(conn, operator, pin, _aware(now), purpose="confirm")
-    except WrongPin:
+    except (WrongPin, OperatorLocked):
         return False
+
+
+def locked_until(conn: sqlite3.Connection, operator_id: int, *, now: datetime | None = None) -> datetime | None:
+    """When the operator's lockout ends, or None if they are not locked now."""
+    row = conn.execute("SELECT locked_until FROM operators WHERE id = ?", (operator_id,)).fetchone()
+    until = _parse(row[0]) if row else None
+    return until if until is not None and _aware(now) < until else None
 
 
 class _Outcome(StrEnum):
@@ -197,33 +204,33 @@ def _check(conn: sqlite3.Connection, operator: Operator, pin: str, now: datetime
         failed, locked_raw, pin_hash = conn.execute(
             "SELECT failed_attempts, locked_until, pin_hash FROM operators WHERE id = ?", (operator.id,)
         ).fetchone()
-        locked_until = _parse(locked_raw)
-        if locked_until is not None and now < locked_until:
-            append_audit(conn, operator.username, f"{purpose}_locked", {"until": _iso(locked_until)}, now=now)
+        lock_end = _parse(locked_raw)
+        if lock_end is not None and now < lock_end:
+            append_audit(conn, operator.username, f"{purpose}_locked", {"until": _iso(lock_end)}, now=now)
             outcome = _Outcome.LOCKED
         elif check_pin_hash(str(pin), pin_hash):
             conn.execute("UPDATE operators SET failed_attempts = 0, locked_until = NULL WHERE id = ?", (operator.id,))
             append_audit(conn, operator.username, f"{purpose}_ok", {}, now=now)
             outcome = _Outcome.OK
         else:
-            failed = 1 if locked_until is not None else failed + 1  # an expired lock starts a fresh count
-            locked_until = now + LOCKOUT if failed >= MAX_FAILED_ATTEMPTS else None
+            failed = 1 if lock_end is not None else failed + 1  # an expired lock starts a fresh count
+            lock_end = now + LOCKOUT if failed >= MAX_FAILED_ATTEMPTS else None
             conn.execute(
                 "UPDATE operators SET failed_attempts = ?, locked_until = ? WHERE id = ?",
-                (failed, _iso(locked_until) if locked_until else None, operator.id),
+                (failed, _iso(lock_end) if lock_end else None, operator.id),
             )
             append_audit(conn, operator.username, f"{purpose}_wrong_pin", {"failed_attempts": failed}, now=now)
-            if locked_until is not None:
-                append_audit(conn, operator.username, "operator_locked", {"until": _iso(locked_until)}, now=now)
-            outcome = _Outcome.LOCKED if locked_until is not None else _Outcome.WRONG
+            if lock_end is not None:
+                append_audit(conn, operator.username, "operator_locked", {"until": _iso(lock_end)}, now=now)
+            outcome = _Outcome.LOCKED if lock_end is not None else _Outcome.WRONG
     if outcome is _Outcome.OK:
         return True
     if outcome is _Outcome.LOCKED:
-        assert locked_until is not None
-        local = locked_until.strftime("%H:%M UTC")
+        assert lock_end is not None
+        local = lock_end.strftime("%H:%M UTC")
         raise OperatorLocked(
             f"Terlalu banyak PIN salah; terkunci sampai {local} / Too many wrong PINs; locked until {local}",
-            locked_until,
+            lock_end,
         )
     remaining = MAX_FAILED_ATTEMPTS - failed
     raise WrongPin(f"PIN salah, sisa {remaining} kali / Wrong PIN, {remaining} attempts left", remaining)

@@ -21,6 +21,7 @@ from station.operators import (
     get_operator,
     hash_pin,
     list_operators,
+    locked_until,
     operator_status,
     unlock_operator,
     verify_pin,
@@ -157,12 +158,15 @@ def test_verify_pin_for_confirmations(conn, ani):
     assert not verify_pin(conn, ani.id, "0000", now=T0)
     assert not verify_pin(conn, 999, "4821", now=T0)
     assert actions(conn)[-2:] == ["confirm_ok", "confirm_wrong_pin"]
-    for _ in range(MAX_FAILED_ATTEMPTS - 2):
+    for _ in range(MAX_FAILED_ATTEMPTS - 1):
         assert not verify_pin(conn, ani.id, "0000", now=T0)
-    with pytest.raises(OperatorLocked):
-        verify_pin(conn, ani.id, "0000", now=T0)
+    assert locked_until(conn, ani.id, now=T0) == T0 + LOCKOUT
+    assert not verify_pin(conn, ani.id, "4821", now=T0)  # locked: even the right PIN is refused
+    assert actions(conn)[-3:] == ["confirm_wrong_pin", "operator_locked", "confirm_locked"]
     with pytest.raises(OperatorLocked):
         authenticate(conn, "ani", "4821", now=T0)
+    assert locked_until(conn, ani.id, now=T0 + LOCKOUT) is None
+    assert verify_pin(conn, ani.id, "4821", now=T0 + LOCKOUT)
 
 
 def test_supervisor_unlock(conn, ani):

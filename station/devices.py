@@ -16,6 +16,7 @@ import logging
 import os
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,7 @@ from station.events import EventBus
 log = logging.getLogger(__name__)
 
 DEVICE_NAMES = ("camera", "fingerprint", "signature_pad", "battery")
+CAMERA_PROBE_S = 10.0
 
 REASONS: dict[tuple[str, Health], tuple[str, str]] = {
     ("camera", Health.ABSENT): ("Kamera tidak terhubung", "Camera is not connected"),
@@ -98,8 +100,6 @@ class SignaturePadHandle:
             raise DeviceUnavailable("signature_pad", Health.ABSENT, str(exc)) from exc
 
     def collect(self, duration_s: float) -> list[PenPoint]:
-        import time
-
         points: list[PenPoint] = []
         deadline = time.monotonic() + duration_s
         while (left := deadline - time.monotonic()) > 0:
@@ -160,6 +160,8 @@ class DeviceHub:
         self.simulator: Simulator | None = None
         self._fake_fp: Any = None
         self._fake_pad: FakeTopazPad | None = None
+        self._camera_probed = float("-inf")
+        self._own_link_dir = simulate and link_dir is None
         self.signature_pad = SignaturePadHandle(self)
         self._build()
         self.check_now()
@@ -300,9 +302,13 @@ class DeviceHub:
         for emulator in (self._fake_fp, self._fake_pad):
             if emulator is not None:
                 emulator.close()
+        if self._own_link_dir and self._link_dir:
+            with contextlib.suppress(OSError):
+                os.rmdir(self._link_dir)
 
     def poke(self) -> None:
-        """Ask the monitor to check now (after an unplug was seen, or a simulator action)."""
+        """Ask the monitor to check everything now (after an unplug was seen, or a simulator action)."""
+        self._camera_probed = float("-inf")
         self._wake.set()
 
     def _run(self) -> None:
@@ -326,6 +332,10 @@ class DeviceHub:
     def _check_camera(self) -> DeviceState | None:
         if self.camera is None:
             return None
+        now = time.monotonic()
+        if self.camera.status().health is Health.OK and now - self._camera_probed < CAMERA_PROBE_S:
+            return None  # healthy and recently seen: don't steal frames from the live preview
+        self._camera_probed = now
         try:
             self.camera.read()  # backends reopen on read, so this is also the reconnect
         except DeviceError as exc:

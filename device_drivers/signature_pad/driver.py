@@ -122,9 +122,8 @@ class TopazPad(Device):
         # Packets that completed in one read arrived one line-time apart; spread their stamps accordingly, but
         # never before the previous read's last point (stamps stay strictly increasing).
         first = max(now - (n - 1) * self._packet_s, self._last_t + 1e-6)
-        step = (now - first) / (n - 1) if n > 1 else 0.0
-        stamped = [PenPoint(p.x, p.y, p.pressure, p.pen_down, max(now, first) if n == 1 else first + i * step)
-                   for i, p in enumerate(points)]
+        step = max((now - first) / (n - 1), 1e-6) if n > 1 else 0.0
+        stamped = [PenPoint(p.x, p.y, p.pressure, p.pen_down, first + i * step) for i, p in enumerate(points)]
         self._last_t = stamped[-1].t
         return stamped
 

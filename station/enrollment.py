@@ -80,6 +80,11 @@ def signature_json(points: list[Any]) -> bytes:
     return json.dumps(rows, separators=(",", ":")).encode("utf-8")
 
 
+def _require_bytes(what: str, data: Any) -> None:
+    if not isinstance(data, bytes | bytearray | memoryview) or len(data) == 0:
+        raise EnrollmentError(f"{what}: expected the encoded file as non-empty bytes, got {type(data).__name__}")
+
+
 def _file_meta(data: bytes) -> dict[str, Any]:
     return {"sha256": hashlib.sha256(data).hexdigest(), "size_bytes": len(data)}
 
@@ -127,9 +132,10 @@ class EnrollmentService:
                                       state=new_state(resident, operator.id, operator.username), now=utc_now())
                     append_audit(self.conn, operator.username, "enrollment.start",
                                  {"draft_id": draft_id, "nik": resident.nik, "session_id": session_id})
-            except sqlite3.IntegrityError:
+            except sqlite3.IntegrityError as exc:
                 self._refuse_duplicate(resident.nik)
-                raise
+                raise EnrollmentError(f"cannot start: operator {operator.username!r} is not known here ({exc})") \
+                    from exc
             draft = self._get(draft_id)
         self._publish("enrollment.started", draft)
         return draft
@@ -164,6 +170,8 @@ class EnrollmentService:
         return self._act(draft_id, Step.CONFIRM, "enrollment.confirm", change)
 
     def accept_photo(self, draft_id: str, jpeg: bytes, quality: dict) -> Draft:
+        _require_bytes("photo", jpeg)
+
         def change(draft: Draft, state: dict) -> tuple[dict, dict]:
             state["photo"] = dict(quality)
             return {PHOTO_PART: jpeg}, {"size_bytes": len(jpeg)}
@@ -174,6 +182,7 @@ class EnrollmentService:
                       force_captured: bool) -> Draft:
         if not 0 <= score <= 100 or attempts < 1:
             raise EnrollmentError(f"finger {finger.code}: score must be 0-100 and attempts >= 1")
+        _require_bytes(f"finger {finger.code} image", png)
 
         def change(draft: Draft, state: dict) -> tuple[dict, dict]:
             self._require_next_finger(draft, finger)
@@ -201,6 +210,9 @@ class EnrollmentService:
         return self._act(draft_id, Step.FINGERPRINTS, "enrollment.finger_exception", change)
 
     def accept_signature(self, draft_id: str, points: list[Any], png: bytes, quality: dict) -> Draft:
+        if not points:
+            raise EnrollmentError("signature: no pen points")
+        _require_bytes("signature image", png)
         pen = signature_json(points)
 
         def change(draft: Draft, state: dict) -> tuple[dict, dict]:

@@ -219,12 +219,12 @@ class Outbox:
 
     def acknowledge(self, packet_id: str, receipt: dict) -> None:
         """Mark acknowledged on a receipt the caller has verified; idempotent."""
-        item = self._require(packet_id)
-        if item.state in (OutboxState.ACKNOWLEDGED, OutboxState.PURGED):
-            return
-        now = iso(utc_now())
-        self._update(packet_id, "state = 'acknowledged', acknowledged_at = ?, receipt_json = ?, last_error = NULL",
-                     (now, json.dumps(receipt, sort_keys=True)))
+        with self._lock:
+            item = self._require(packet_id)
+            if item.state in (OutboxState.ACKNOWLEDGED, OutboxState.PURGED):
+                return
+            self._update(packet_id, "state = 'acknowledged', acknowledged_at = ?, receipt_json = ?, last_error = NULL",
+                         (iso(utc_now()), json.dumps(receipt, sort_keys=True)))
 
     def receipt(self, packet_id: str) -> dict | None:
         with self._lock:

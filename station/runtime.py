@@ -4,7 +4,8 @@
 The optional parts (``devices``, ``power``, ``uploader``, ``telemetry``) are filled in, in that order, by the
 builder functions in ``PART_BUILDERS``, each ``(station, simulate) -> part | None``; the uploader only when
 ``office.url`` is set, telemetry only when ``mqtt.host`` is. Tests and tools pass ``builders=`` to choose.
-``start()`` recovers the outbox, then starts the parts in order; ``stop()`` stops them in reverse.
+``start()`` recovers the outbox, then starts the parts in order and a housekeeping thread that purges acknowledged
+packets past ``retention_days``; ``stop()`` stops them in reverse.
 
 Threads: one SQLite connection is shared by every thread and ``db_lock`` (an ``RLock``) serialises its use.
 The outbox and the enrollment service take the lock themselves; anyone else calling a module-level function with
@@ -66,10 +67,14 @@ class Station:
     """``station.telemetry.Telemetry`` (G), or None."""
     started_at: datetime | None = None
     recovery: RecoveryReport | None = None
+    housekeeping_interval_s: float = 3600.0
+    """How often acknowledged packets older than ``station.retention_days`` are purged while running."""
     locked: bool = False
     """Set by the office's ``lock`` command: the UI refuses new work until ``unlock``."""
     _started_parts: list[str] = field(default_factory=list)
     _stopped: bool = False
+    _stop_event: threading.Event = field(default_factory=threading.Event)
+    _housekeeper: threading.Thread | None = None
 
     def start(self) -> None:
         """Clean up after any crash, purge old acknowledged packets, then start the optional parts."""
@@ -79,9 +84,7 @@ class Station:
             self.bus.publish("station.recovered", removed_tmp=self.recovery.removed_tmp,
                              removed_orphans=self.recovery.removed_orphans,
                              missing_files=self.recovery.missing_files)
-        purged = self.outbox.purge_acknowledged(older_than_days=self.config.station.retention_days)
-        if purged:
-            log.info("purged %d acknowledged packet file(s)", purged)
+        self.purge()
         if self.power is not None and hasattr(self.power, "allows_new_enrollment"):
             self.enrollment.set_start_guard(self.power.allows_new_enrollment)
         for name in OPTIONAL_PARTS:
@@ -89,14 +92,34 @@ class Station:
             if part is not None and hasattr(part, "start"):
                 part.start()
                 self._started_parts.append(name)
+        self._housekeeper = threading.Thread(target=self._housekeeping, name="station-housekeeping", daemon=True)
+        self._housekeeper.start()
         self.started_at = utc_now()
         self.bus.publish("station.started", station=self.config.station.id)
+
+    def purge(self) -> int:
+        """Delete files of packets acknowledged more than ``retention_days`` ago (rows stay)."""
+        purged = self.outbox.purge_acknowledged(older_than_days=self.config.station.retention_days)
+        if purged:
+            log.info("purged %d acknowledged packet file(s)", purged)
+            self.bus.publish("outbox.purged", count=purged)
+        return purged
+
+    def _housekeeping(self) -> None:
+        while not self._stop_event.wait(self.housekeeping_interval_s):
+            try:
+                self.purge()
+            except Exception:  # noqa: BLE001 - a failed purge must not end the loop; it is retried next round
+                log.exception("purging acknowledged packets failed")
 
     def stop(self) -> None:
         """Stop parts in reverse order and close the store; idempotent, and one failing part does not stop the rest."""
         if self._stopped:
             return
         self._stopped = True
+        self._stop_event.set()
+        if self._housekeeper is not None:
+            self._housekeeper.join(timeout=10)
         for name in reversed(self._started_parts):
             try:
                 getattr(self, name).stop()

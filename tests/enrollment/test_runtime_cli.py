@@ -281,3 +281,25 @@ def test_shared_connection_is_safe_across_threads(config_file):
         station.stop()
     assert errors == []
     assert stats.acknowledged_total == len(ids) and stats.pending == 0
+
+
+def test_housekeeping_purges_acknowledged_packets_while_running(tmp_path, office_identity):
+    from station.config import config_from_dict
+
+    config = config_from_dict({"station": {"id": "kph-01", "district": "6106", "data_dir": str(tmp_path / "d"),
+                                           "retention_days": 0},
+                               "office": {"public_key": office_identity[1]}})
+    init_station(config)
+    station = build_station(config, builders={})
+    station.housekeeping_interval_s = 0.05
+    station.start()
+    try:
+        packet_id = _enroll(station, 1)
+        path = station.outbox.get(packet_id).path
+        station.outbox.acknowledge(packet_id, {"packet_id": packet_id})
+        deadline = time.monotonic() + 10
+        while station.outbox.get(packet_id).state.value != "purged" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert station.outbox.get(packet_id).state.value == "purged" and not path.exists()
+    finally:
+        station.stop()

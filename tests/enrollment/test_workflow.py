@@ -219,3 +219,24 @@ def test_sessions_supersede(conn, operator):
     assert rows[first.id] is not None and rows[second.id] is None
     with pytest.raises(SessionError, match="PP.KK.CC.DDDD"):
         open_session(conn, "6106", operator)
+
+
+def test_bad_capture_input_is_refused_clearly(service, operator, session_id):
+    draft = service.start(session_id, make_resident(12), operator)
+    service.confirm(draft.id, consent=True)
+    with pytest.raises(EnrollmentError, match="photo: expected the encoded file as non-empty bytes"):
+        service.accept_photo(draft.id, b"", {})
+    with pytest.raises(EnrollmentError, match="got str"):
+        service.accept_photo(draft.id, "not bytes", {})
+    service.accept_photo(draft.id, b"jpeg", {})
+    with pytest.raises(EnrollmentError, match="finger 02 image"):
+        service.accept_finger(draft.id, Finger.RIGHT_INDEX, b"", score=50, attempts=1, force_captured=False)
+    assert service.get(draft.id).step is Step.FINGERPRINTS and service.get(draft.id).fingers == {}
+
+
+def test_unknown_operator_is_refused(service, session_id, operator):
+    from station.operators import Operator
+
+    ghost = Operator(id=999, username="ghost", display_name="Ghost", role="operator")
+    with pytest.raises(EnrollmentError, match="operator 'ghost' is not known"):
+        service.start(session_id, make_resident(13), ghost)

@@ -55,12 +55,12 @@ SCENES: dict[str, _Scene] = {
     "no_face": _Scene(()),
     "two_faces": _Scene((_Person(0.27, 0.45, 0.27), _Person(0.73, 0.45, 0.27))),
     "dark": _Scene((_GOOD,), gain=0.2),
-    "bright": _Scene((_GOOD,), gain=1.9),
+    "bright": _Scene((_GOOD,), gain=1.6),
     "blurred": _Scene((_GOOD,), blur_sigma_frac=0.009),
     "off_centre": _Scene((_Person(0.2, 0.44, 0.36),)),
     "far": _Scene((_Person(0.5, 0.44, 0.14),)),
     "close": _Scene((_Person(0.5, 0.5, 0.64),)),
-    "tilted": _Scene((_Person(0.5, 0.44, 0.36, roll_deg=13.0),)),
+    "tilted": _Scene((_Person(0.5, 0.44, 0.36, roll_deg=19.0),)),
 }
 
 

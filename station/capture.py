@@ -160,11 +160,11 @@ class PhotoCapture(_Worker):
             self.publish(state="checking", passed=quality.passed, checks=checks)
 
     def _read_frame(self) -> np.ndarray | None:
-        camera = getattr(self.station.devices, "camera", None)
+        hub = self.station.devices
         try:
-            if camera is None:
+            if hub is None:
                 raise JemputError("no camera")
-            return camera.read()
+            return hub.read_frame()
         except Exception as exc:  # noqa: BLE001 - DeviceError or anything the backend throws: show and retry
             self.publish(state="device_missing", device="camera", message=str(exc))
             self._stop.wait(1.0)
@@ -180,13 +180,14 @@ class PhotoCapture(_Worker):
                 self._frame_cond.notify_all()
 
     def _accept(self, checker: Any, frame: np.ndarray, quality: Any) -> None:
-        portrait = checker.crop_portrait(frame, quality)
+        from station.quality.photo import crop_portrait
+
+        portrait = crop_portrait(frame, quality)
         ok, buf = cv2.imencode(".jpg", portrait, [cv2.IMWRITE_JPEG_QUALITY, 92])
         if not ok:
             raise JemputError("could not encode the photo")
         jpeg = buf.tobytes()
-        meta = {"passed": True, "checks": {c.name: round(float(c.value), 3) for c in quality.checks},
-                "width_px": int(portrait.shape[1]), "height_px": int(portrait.shape[0])}
+        meta = {**quality.as_dict(), "width_px": int(portrait.shape[1]), "height_px": int(portrait.shape[0])}
         with self.station.db_lock:
             self.station.enrollment.accept_photo(self.draft_id, jpeg, meta)
         self.coordinator.previews.put(self.draft_id, "photo", jpeg)
@@ -375,9 +376,7 @@ class SignatureCapture(_Worker):
         if not quality.passed:
             return quality
         png = render_signature(points, self.bounds)
-        meta = {k: getattr(quality, k) for k in ("ink_length", "bbox_w", "bbox_h", "strokes")
-                if hasattr(quality, k)}
-        meta["passed"] = True
+        meta = quality.as_dict()
         with self.station.db_lock:
             self.station.enrollment.accept_signature(self.draft_id, points_to_dicts(points), png, meta)
         self.coordinator.previews.put(self.draft_id, "signature", png)
@@ -433,6 +432,12 @@ class CaptureCoordinator:
 
     def signature(self, draft_id: str) -> SignatureCapture:
         return self._get(SignatureCapture, draft_id)
+
+    def live_states(self) -> list[tuple[str, dict[str, Any]]]:
+        """``(topic, data)`` of every running worker's last state: what a page that just connected has missed."""
+        with self._lock:
+            workers = [w for w in self._workers.values() if w.alive]
+        return [(f"capture.{w.kind}", {"draft_id": w.draft_id, **w.state()}) for w in workers]
 
     def forget(self, draft_id: str, *, keep_photo: bool = False) -> None:
         """Stop this draft's workers and drop its plaintext previews (finished, cancelled, or going back)."""

@@ -31,12 +31,14 @@ def encode(topic: str, data: dict[str, Any]) -> str:
     return f"data: {json.dumps({'topic': topic, 'data': data}, default=str, separators=(',', ':'))}\n\n"
 
 
-def event_stream(station: Any, stopping: Any, max_s: float | None = None) -> Iterator[str]:
+def event_stream(station: Any, stopping: Any, max_s: float | None = None, capture: Any = None) -> Iterator[str]:
     """Yield SSE text until the kiosk stops (or ``max_s`` passes: tests and the benchmark)."""
     started = time.monotonic()
     with station.bus.subscribe(*(LIVE_PREFIXES + STATUS_PREFIXES), maxsize=512) as sub:
         yield "retry: 1000\n\n"
         yield encode("status", station_status(station))
+        for topic, data in capture.live_states() if capture is not None else ():
+            yield encode(topic, data)
         pending: dict[str, dict[str, Any]] = {}
         last_flush = last_beat = time.monotonic()
         while not stopping.is_set() and (max_s is None or time.monotonic() - started < max_s):
@@ -64,7 +66,7 @@ def stream() -> Response:
     ctx = kiosk()
     max_s = current_app.config.get("JEMPUT_STREAM_MAX_S")
     return Response(
-        stream_with_context(event_stream(ctx.station, ctx.stopping, max_s)),
+        stream_with_context(event_stream(ctx.station, ctx.stopping, max_s, ctx.capture)),
         mimetype="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )

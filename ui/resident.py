@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from station.fingers import CAPTURE_ORDER, Finger
@@ -190,7 +191,7 @@ def signature_action(draft_id: str, action: str) -> Any:
         abort(404)
     verdict = worker.accept()
     if verdict is not None:
-        flash(verdict, "warn")
+        flash(verdict.reason_en if str(get_locale()) == "en" else verdict.reason_id, "warn")
         return redirect(url_for("resident.signature", draft_id=draft_id))
     return redirect(url_for("resident.review", draft_id=draft_id))
 

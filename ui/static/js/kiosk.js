@@ -170,9 +170,12 @@
 
   /* simulator drawer ------------------------------------------------------------------------------- */
   const simToggle = $("#sim-toggle");
+  const simPanel = $("#sim-panel:not(.standalone)");
+  if (simPanel && sessionStorage.getItem("jemput-sim") === "open") simPanel.classList.remove("hidden");
   if (simToggle) simToggle.addEventListener("click", () => {
-    const panel = $("#sim-panel");
-    if (panel) panel.classList.toggle("hidden"); else window.location.href = "/sim";
+    if (!simPanel) { window.location.href = "/sim"; return; }
+    simPanel.classList.toggle("hidden");
+    sessionStorage.setItem("jemput-sim", simPanel.classList.contains("hidden") ? "closed" : "open");
   });
   document.addEventListener("click", (e) => {
     const b = e.target.closest("[data-sim]");
@@ -185,6 +188,7 @@
   const live = $("#photo-live");
   if (live) {
     const img = $("#preview");
+    const labels = JSON.parse($("#check-labels").textContent);
     window.addEventListener("load", () => { img.src = live.dataset.stream; });
     on("capture.photo", (d) => {
       if (d.draft_id !== live.dataset.draft) return;
@@ -207,7 +211,8 @@
         const li = document.createElement("li");
         li.className = c.passed ? "pass" : "fail";
         li.dataset.check = c.name;
-        li.textContent = (c.passed ? "✓ " : "✗ ") + (lang === "en" ? c.hint_en : c.hint_id);
+        const hint = lang === "en" ? c.hint_en : c.hint_id;
+        li.textContent = (c.passed ? "✓ " : "✗ ") + (c.passed || !hint ? (labels[c.name] || c.name) : hint);
         ul.appendChild(li);
       });
     });
@@ -222,13 +227,13 @@
       if (d.draft_id !== fingers.dataset.draft) return;
       if (d.state === "device_missing") { deviceBanner("fingerprint", "capture"); setState("bad", msgs.device_missing); return; }
       deviceBanner(null, "capture");
-      if (d.attempt) $("#finger-attempt").textContent = msgs.attempt.replace("%a", d.attempt).replace("%m", d.max_attempts);
+      if (d.attempt) $("#finger-attempt").textContent = msgs.attempt.replace("{a}", d.attempt).replace("{m}", d.max_attempts);
       if (d.score !== undefined) {
         const m = $("#finger-meter");
         m.className = "w" + Math.min(100, Math.round(d.score / 10) * 10) + (d.state === "retry" ? " low" : "");
       }
       if (d.state === "waiting") setState("waiting", msgs.place);
-      else if (d.state === "retry") setState("retry", msgs.retry.replace("%s", d.score));
+      else if (d.state === "retry") setState("retry", msgs.retry.replace("{score}", d.score));
       else if (d.state === "accepted") { setState("ok", d.forced ? msgs.forced : msgs.ok); setTimeout(() => window.location.reload(), 400); }
       else if (d.state === "complete") window.location.reload();
       else if (d.state === "error") setState("bad", d.message);

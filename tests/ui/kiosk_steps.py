@@ -1,0 +1,65 @@
+"""Steps a person takes on the kiosk, as Playwright actions (shared by the browser tests)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from playwright.sync_api import expect
+
+LAYOUT_JS = """() => {
+  const bad = [];
+  const sel = 'a, button, label.btn, [data-key], input[type=submit]';
+  for (const el of document.querySelectorAll(sel)) {
+    const r = el.getBoundingClientRect();
+    const style = getComputedStyle(el);
+    if (r.width === 0 || r.height === 0 || style.visibility === 'hidden') continue;  // not shown
+    const name = el.id || el.textContent.trim().slice(0, 30) || el.tagName;
+    if (r.width < 48 || r.height < 48) bad.push(name + ' ' + Math.round(r.width) + 'x' + Math.round(r.height));
+  }
+  const doc = document.documentElement;
+  const main = document.querySelector('main');
+  return {bad, scrollX: Math.max(doc.scrollWidth, document.body.scrollWidth) - window.innerWidth,
+          mainScrollX: main ? main.scrollWidth - main.clientWidth : 0};
+}"""
+
+
+def check_layout(page: Any, where: str) -> None:
+    """No horizontal scrolling at 800x480 and every target at least 48x48 CSS px."""
+    result = page.evaluate(LAYOUT_JS)
+    assert result["scrollX"] <= 0, f"{where}: page scrolls horizontally by {result['scrollX']} px"
+    assert result["mainScrollX"] <= 0, f"{where}: content scrolls horizontally by {result['mainScrollX']} px"
+    assert not result["bad"], f"{where}: targets smaller than 48x48: {result['bad']}"
+
+
+def tap_digits(page: Any, digits: str, scope: str = "") -> None:
+    for d in digits:
+        page.locator(f"{scope} .keypad [data-key='{d}']").first.click()
+
+
+def login(page: Any, base: str, pin: str = "123456", username: str = "demo") -> None:
+    page.goto(base + "/login")
+    page.locator(f"[data-operator='{username}']").click()
+    tap_digits(page, pin)  # the form submits itself after the sixth digit
+    page.wait_for_url(base + "/")
+
+
+def open_session(page: Any, base: str, kode_desa: str) -> None:
+    page.goto(base + "/session/open")
+    page.locator(f"[data-desa='{kode_desa}']").click()
+    page.wait_for_url(base + "/search")
+
+
+def find_by_nik(page: Any, nik: str) -> None:
+    tap_digits(page, nik)
+    expect(page.locator(f"[data-start='{nik}']")).to_be_visible()
+
+
+def start_recording(page: Any, nik: str) -> None:
+    page.locator(f"[data-start='{nik}']").click()
+    page.wait_for_url("**/confirm")
+    page.locator("#consent-yes").click()
+    page.wait_for_url("**/photo")
+
+
+def wait_photo_captured(page: Any) -> None:
+    expect(page.locator("#photo-done")).to_be_visible(timeout=30_000)

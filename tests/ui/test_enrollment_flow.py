@@ -1,0 +1,146 @@
+"""A resident recorded end to end on the kiosk, through headless Chromium at 800x480: PIN login, session, NIK
+keypad, consent, photo auto-capture from the (synthetic) camera, ten fingers from the emulated sensor behind the
+real driver, signature from the emulated pad, review, done, and the sealed record in the outbox."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from station.fingers import CAPTURE_ORDER
+from tests.ui.conftest import wait_until
+from tests.ui.kiosk_steps import (
+    check_layout,
+    find_by_nik,
+    wait_photo_captured,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def capture_finger(page: Any, station: Any, index: int, quality: str = "good") -> None:
+    """Put a finger on the emulated sensor, wait until the page moved on to the next finger, lift it."""
+    sim = station.devices.simulator
+    expect(page.locator("#fingers")).to_have_attribute("data-current", CAPTURE_ORDER[index].code)
+    expect(page.locator("#finger-state")).to_have_attribute("data-state", "waiting")
+    sim.place_finger(quality)
+    if index + 1 < len(CAPTURE_ORDER):
+        expect(page.locator("#fingers")).to_have_attribute("data-current", CAPTURE_ORDER[index + 1].code)
+    else:
+        page.wait_for_url("**/signature")
+    sim.lift_finger()
+
+
+def draft_of(station: Any) -> Any:
+    drafts = station.enrollment.active_drafts()
+    assert len(drafts) == 1
+    return drafts[0]
+
+
+def test_full_enrollment_ends_sealed_in_outbox(kiosk: Any, station: Any, page: Any, shots: Any) -> None:
+    base = kiosk.url
+    demo = station.demo
+    nik = demo.sample_niks[0]
+
+    page.goto(base + "/")
+    page.wait_for_url(base + "/login")
+    shots(page, "01-login")
+    check_layout(page, "login")
+    page.locator("[data-operator='demo']").click()
+    page.locator(".keypad [data-key='1']").click()
+    page.locator(".keypad [data-key='2']").click()
+    shots(page, "02-pin")
+    check_layout(page, "pin")
+    for d in "3456":
+        page.locator(f".keypad [data-key='{d}']").click()
+    page.wait_for_url(base + "/")
+    expect(page.locator("#h-battery")).to_contain_text("%")
+    shots(page, "03-home")
+    check_layout(page, "home")
+
+    page.locator("a[href='/session/open']").click()
+    shots(page, "04-session")
+    check_layout(page, "session")
+    page.locator(f"[data-desa='{demo.villages[0]}']").click()
+    page.wait_for_url(base + "/search")
+
+    # A wrong birth date is highlighted as the part that is wrong, before the NIK is even looked up.
+    bad = nik[:6] + "99" + nik[8:]
+    for d in bad:
+        page.locator(f".keypad [data-key='{d}']").click()
+    expect(page.locator("[data-part='birth_date']")).to_be_visible()
+    assert page.locator("#nik-display .d.bad").count() == 6
+    shots(page, "05-nik-invalid")
+    check_layout(page, "search")
+    page.locator(".keypad [data-key='clear']").click()
+    find_by_nik(page, nik)
+    shots(page, "06-nik-found")
+
+    page.locator(f"[data-start='{nik}']").click()
+    page.wait_for_url("**/confirm")
+    expect(page.locator("#resident-data")).to_contain_text(nik)
+    shots(page, "07-confirm")
+    check_layout(page, "confirm")
+    station.devices.simulator.set_scene("no_face")  # nobody in front of the camera yet: the page says so
+    page.locator("#consent-yes").click()
+    page.wait_for_url("**/photo")
+
+    expect(page.locator("#hints li.fail[data-check='one_face']")).to_be_visible()
+    expect(page.locator("#preview")).to_have_js_property("complete", True)
+    shots(page, "08-photo-hints")
+    check_layout(page, "photo")
+    station.devices.simulator.set_scene("portrait")
+    wait_photo_captured(page)
+    expect(page.locator("#captured")).to_be_visible()
+    shots(page, "09-photo-taken")
+    page.locator("#photo-next").click()
+    page.wait_for_url("**/fingerprints")
+    expect(page.locator("#fingers")).to_have_attribute("data-current", CAPTURE_ORDER[0].code)
+    shots(page, "10-fingers")
+    check_layout(page, "fingers")
+
+    # The first finger through the simulator panel (the drawer in the top bar), the rest directly.
+    page.locator("#sim-toggle").click()
+    page.locator("[data-sim='place_finger'][data-arg='good']").click()
+    expect(page.locator("#fingers")).to_have_attribute("data-current", CAPTURE_ORDER[1].code)
+    page.locator("[data-sim='lift_finger']").click()
+    page.locator("#sim-toggle").click()
+    for i in range(1, len(CAPTURE_ORDER)):
+        capture_finger(page, station, i)
+        if i == 4:
+            shots(page, "11-fingers-progress")
+
+    expect(page.locator("#sigpad")).to_be_visible()
+    check_layout(page, "signature")
+    station.devices.simulator.sign()
+    wait_until(lambda: int(page.locator("#sigpad").get_attribute("data-points") or 0) > 50, what="live ink")
+    shots(page, "12-signature")
+    page.locator("#sig-accept").click()
+    page.wait_for_url("**/review")
+    expect(page.locator("#review-photo")).to_be_visible()
+    expect(page.locator("#review-signature")).to_be_visible()
+    assert page.locator("#finger-map [data-code]").count() == 10
+    shots(page, "13-review")
+    check_layout(page, "review")
+
+    page.locator("#submit").click()
+    page.wait_for_url("**/done/**")
+    packet_id = page.locator("#record-no").inner_text().strip()
+    shots(page, "14-done")
+    check_layout(page, "done")
+
+    item = station.outbox.get(packet_id)
+    assert item is not None and str(item.state) == "sealed"
+    assert item.nik == nik and item.path.exists()
+    assert station.enrollment.active_drafts() == []
+
+    page.goto(base + "/queue")
+    expect(page.locator(f"[data-packet='{packet_id}']")).to_be_visible()
+    shots(page, "15-queue")
+    check_layout(page, "queue")
+    page.goto(base + "/report")
+    expect(page.locator("#r-today")).to_have_text("1")
+    shots(page, "16-report")
+    check_layout(page, "report")

@@ -102,11 +102,6 @@ def test_full_database_outside_a_transaction_becomes_storage_full(data_dir):
     conn.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug in station/store.py transaction(): SQLite already rolled back on SQLITE_FULL, the second "
-    "ROLLBACK raises 'no transaction is active' and hides StorageFull; fix: ROLLBACK only if conn.in_transaction",
-)
 def test_full_database_becomes_storage_full_and_keeps_committed_rows(data_dir):
     conn = _nearly_full(data_dir)
     with pytest.raises(StorageFull, match="storage is full"), transaction(conn):

@@ -93,6 +93,8 @@ def _report_start(station: Any) -> None:
              _age(queue["oldest_pending_age_s"]), queue["acknowledged_total"])
     log.info("active drafts: %d %s", len(snap["drafts"]),
              ", ".join(f"{d['nik']}@{d['step']}" for d in snap["drafts"]))
+    if not station.config.office.public_key:
+        log.warning("office.public_key is not set: no enrollment can start until the station is provisioned")
     rec = station.recovery
     if rec and not rec.clean:
         log.warning("recovery: removed %d tmp, %d orphan packet file(s); %d pending record(s) missing a file",

@@ -214,9 +214,15 @@ def _build_uploader(station: Station, simulate: bool) -> Any:
     if importlib.util.find_spec("station.sync") is None:
         log.warning("station.sync is not installed: records stay queued")
         return None
+    if not office.verify_key:
+        raise ConfigError("office.verify_key is needed with office.url: receipts cannot be checked without it")
+    try:
+        token = station.config.office_token()
+    except OSError as exc:
+        raise ConfigError(f"office.token: cannot read {office.token[1:]}: {exc.strerror}") from None
     from station.sync import Uploader
 
-    return Uploader(station.outbox, office_url=office.url, token=station.config.office_token(),
+    return Uploader(station.outbox, office_url=office.url, token=token,
                     office_verify_key=office.verify_key, bus=station.bus, power_policy=station.power,
                     station_id=station.config.station.id)
 
@@ -258,10 +264,15 @@ def build_station(config: Config, *, simulate: bool = False,
     station = Station(config=config, conn=conn, db_lock=lock, bus=bus, signing_key=signing_key, outbox=outbox,
                       enrollment=enrollment, simulate=simulate)
     chosen = PART_BUILDERS if builders is None else builders
-    for name in OPTIONAL_PARTS:
-        builder = chosen.get(name)
-        if builder is not None:
-            setattr(station, name, builder(station, simulate))
+    try:
+        for name in OPTIONAL_PARTS:
+            builder = chosen.get(name)
+            if builder is not None:
+                setattr(station, name, builder(station, simulate))
+    except BaseException:
+        station._started_parts = [n for n in OPTIONAL_PARTS if hasattr(getattr(station, n), "stop")]
+        station.stop()  # emulators and ports the earlier builders opened
+        raise
     return station
 
 

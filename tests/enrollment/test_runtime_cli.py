@@ -19,7 +19,7 @@ from station.cli import main
 from station.config import load_config
 from station.errors import ConfigError
 from station.keys import load_signing_key, public_key_b64
-from station.runtime import build_station, init_station
+from station.runtime import PART_BUILDERS, build_station, init_station
 
 JEMPUT = Path(sys.executable).with_name("jemput")
 
@@ -303,3 +303,18 @@ def test_housekeeping_purges_acknowledged_packets_while_running(tmp_path, office
         assert station.outbox.get(packet_id).state.value == "purged" and not path.exists()
     finally:
         station.stop()
+
+
+def test_uploader_needs_the_office_verify_key_and_a_readable_token(tmp_path, office_identity):
+    from station.config import config_from_dict
+
+    base = {"station": {"id": "kph-01", "district": "6106", "data_dir": str(tmp_path / "d")},
+            "office": {"public_key": office_identity[1], "url": "http://127.0.0.1:9"}}
+    config = config_from_dict(base)
+    init_station(config)
+    with pytest.raises(ConfigError, match="office.verify_key is needed"):
+        build_station(config, builders={"uploader": PART_BUILDERS["uploader"]})
+    base["office"] |= {"verify_key": public_key_b64(load_signing_key(config.station_key_file)),
+                       "token": f"@{tmp_path / 'missing-token'}"}
+    with pytest.raises(ConfigError, match="office.token: cannot read"):
+        build_station(config_from_dict(base), builders={"uploader": PART_BUILDERS["uploader"]})

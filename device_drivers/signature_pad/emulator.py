@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import random
 import threading
+import time
 import zlib
 from dataclasses import dataclass
 
@@ -118,9 +119,12 @@ class FakeTopazPad(PtyEmulator):
     """The emulator: ``start()``, then the real ``TopazPad(fake.port)`` reads what ``sign()`` writes."""
 
     def __init__(self, *, baudrate: int = 19200, pace: bool = True, link_dir: str | None = None,
-                 name: str = "jemput-sigpad", bounds: PadBounds = SIGLITE_T_S460) -> None:
+                 name: str = "jemput-sigpad", bounds: PadBounds = SIGLITE_T_S460,
+                 sample_rate_hz: float = 120.0) -> None:
         super().__init__(baudrate, name=name, pace=pace, bits_per_byte=11, link_dir=link_dir)
         self.bounds = bounds
+        self.sample_rate_hz = sample_rate_hz
+        """Pen samples per second while signing (an assumption; Topaz does not publish the serial pads' rate)."""
         self._faults: set[str] = set()
         self._fault_rng = random.Random(1234)
         self.last_samples: list[Sample] = []
@@ -146,21 +150,37 @@ class FakeTopazPad(PtyEmulator):
         self.replug()
 
     def sign(self, name: str = "Siti Aminah", seed: int = 0, *, block: bool = True) -> list[Sample]:
-        """Replay a signature of ``name``; returns the samples sent (the truth a test compares against)."""
+        """Replay a signature of ``name``; returns the samples sent (the truth a test compares against).
+
+        With ``pace`` the samples go out at ``sample_rate_hz`` (a signature takes a couple of seconds, as when a
+        person signs); without it, as fast as the pty takes them.
+        """
         strokes = generate_signature(name, seed, self.bounds)
         samples = signature_samples(strokes, seed)
         self.last_samples = samples
         if "silence" in self._faults:
             return samples
-        payload = self._garble(b"".join(encode_packet(s.x, s.y, s.pen_down, proximity=not s.out_of_range)
-                                        for s in samples))
+        chunks = self._garble([encode_packet(s.x, s.y, s.pen_down, proximity=not s.out_of_range) for s in samples])
         if block:
-            self.send(payload)
+            self._send_chunks(chunks)
         else:
-            self._sign_thread = threading.Thread(target=self.send, args=(payload,), daemon=True,
+            self._sign_thread = threading.Thread(target=self._send_chunks, args=(chunks,), daemon=True,
                                                  name="fake-topaz-sign")
             self._sign_thread.start()
         return samples
+
+    def _send_chunks(self, chunks: list[bytes]) -> None:
+        if not self.pace:
+            self.send(b"".join(chunks))
+            return
+        start = time.monotonic()
+        for i, chunk in enumerate(chunks):
+            delay = start + i / self.sample_rate_hz - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            if not self.plugged:
+                return
+            self.send(chunk)
 
     def wait_signed(self, timeout_s: float = 10.0) -> None:
         """Wait for a non-blocking ``sign()`` to finish sending."""
@@ -172,17 +192,18 @@ class FakeTopazPad(PtyEmulator):
         self.send(data)
         return data
 
-    def _garble(self, payload: bytes) -> bytes:
-        if "truncate" in self._faults:                            # one packet loses its last two bytes
-            i = 5 * (len(payload) // 10)
-            payload = payload[:i + 3] + payload[i + 5:]
+    def _garble(self, chunks: list[bytes]) -> list[bytes]:
+        """Apply armed faults to the per-sample packets (one chunk per sample, noise rides on a chunk)."""
+        chunks = list(chunks)
+        if "truncate" in self._faults and chunks:                 # one packet loses its last two bytes
+            i = len(chunks) // 2
+            chunks[i] = chunks[i][:3]
         if "noise" in self._faults:                               # bursts of line noise between packets
-            out = bytearray()
-            for i in range(0, len(payload), 5):
-                out += payload[i:i + 5]
-                if self._fault_rng.random() < 0.05:
-                    out += bytes(self._fault_rng.randrange(128) for _ in range(self._fault_rng.randint(1, 6)))
-                    if self._fault_rng.random() < 0.5:            # a stray start byte: forces a resync
-                        out.append(0x80 | self._fault_rng.randrange(128))
-            payload = bytes(out)
-        return payload
+            rng = self._fault_rng
+            for i, chunk in enumerate(chunks):
+                if rng.random() < 0.05:
+                    noise = bytearray(rng.randrange(128) for _ in range(rng.randint(1, 6)))
+                    if rng.random() < 0.5:                        # a stray start byte: forces a resync
+                        noise.append(0x80 | rng.randrange(128))
+                    chunks[i] = chunk + bytes(noise)
+        return chunks

@@ -24,7 +24,7 @@ def test_check_fingerprint_simulated_saves_private_png(capsys, tmp_path):
 
 
 def test_check_sigpad_simulated_prints_strokes(capsys):
-    code, out, err = run(capsys, "check", "sigpad", "--simulate", "--seconds", "1.5")
+    code, out, err = run(capsys, "check", "sigpad", "--simulate", "--seconds", "3")
     assert code == 0, err
     assert "strokes: 6" in out and "out-of-range" in out and "stroke 1:" in out
 

@@ -2,7 +2,7 @@
 
 The resident sees one short hint at a time ("Mendekat ke kamera") and the photo is taken automatically when every
 check passes, so the checks must be cheap (< 15 ms on 640x480) and stable across noisy frames. Faces come from
-OpenCV's Haar cascade on a 160-pixel-wide grey copy (a 320-wide pass only when nothing is found there, so a far
+OpenCV's Haar cascade on a 160-pixel-wide grey copy (a 256-wide pass only when nothing is found there, so a far
 face still gets "move closer" rather than "no face"); eyes from the eye cascade inside the face; the rest is
 simple statistics. Thresholds live in ``PhotoThresholds`` and are documented in docs/capture-quality.md.
 """
@@ -114,7 +114,7 @@ class PhotoChecker:
 
     thresholds: PhotoThresholds = field(default_factory=PhotoThresholds)
     coarse_width_px: int = 160
-    fine_width_px: int = 320
+    fine_width_px: int = 256
 
     def __post_init__(self) -> None:
         self._faces = _cascade("haarcascade_frontalface_default.xml")
@@ -140,7 +140,7 @@ class PhotoChecker:
         if not faces:
             # The coarse pass already searched faces >= 24 px at its scale; look only for smaller ones.
             below = int(24 * self.fine_width_px / self.coarse_width_px) + 8
-            faces = self._detect(grey, self.fine_width_px, 24, max_px=below, scale_factor=1.1)
+            faces = self._detect(grey, self.fine_width_px, 24, max_px=below, scale_factor=1.15)
         if not faces and not 60 <= float(grey.mean()) <= 190:
             faces = self._detect(grey, self.fine_width_px, 24, equalise=True)
         faces.sort(key=lambda b: b[2] * b[3], reverse=True)

@@ -1,0 +1,96 @@
+"""Benchmark: the live photo checks on 640x480 preview frames, and what they cost the MJPEG preview.
+
+The kiosk runs ``PhotoChecker.check`` on every preview frame to show hints and auto-capture, so the checks have
+to fit beside JPEG-encoding the frame for the MJPEG stream. In one run this measures
+
+* per-frame time of the checks (median, p95) on a good portrait and on every synthetic scene;
+* the preview loop without checks (synthetic camera read + JPEG encode at quality 80) as the baseline, and the same
+  loop with the checks, both unpaced, as frames per second, and their ratio.
+
+Goal: checks under 15 ms per frame (median). Prints figures; not a pass/fail test.
+Usage: ``.venv/bin/python bench/photo_quality.py [--frames 150] [--threads N]``
+(``--threads 1`` approximates a Pi busy with other work; default is OpenCV's own choice.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from device_drivers.camera import SCENES, SyntheticCamera  # noqa: E402
+from station.quality.photo import PhotoChecker  # noqa: E402
+
+GOAL_MS = 15.0
+JPEG_QUALITY = 80
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.array(values), q))
+
+
+def time_checks(checker: PhotoChecker, frames: list[np.ndarray]) -> list[float]:
+    times_ms = []
+    for frame in frames:
+        start = time.perf_counter()
+        checker.check(frame)
+        times_ms.append((time.perf_counter() - start) * 1000)
+    return times_ms
+
+
+def preview_fps(camera: SyntheticCamera, n: int, checker: PhotoChecker | None) -> float:
+    """Frames per second of read -> (checks) -> JPEG, the work of one MJPEG preview stream."""
+    start = time.perf_counter()
+    for _ in range(n):
+        frame = camera.read()
+        if checker is not None:
+            checker.check(frame)
+        ok, _jpeg = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+        assert ok
+    return n / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=150, help="frames per measurement")
+    parser.add_argument("--threads", type=int, default=None, help="cv2.setNumThreads (default: OpenCV's choice)")
+    args = parser.parse_args()
+    if args.threads is not None:
+        cv2.setNumThreads(args.threads)
+    print(f"OpenCV {cv2.__version__}, {cv2.getNumThreads()} thread(s), {args.frames} frames of 640x480 per figure")
+
+    checker = PhotoChecker()
+    camera = SyntheticCamera(640, 480, scene="portrait", seed=1, pace=False)
+    portrait = [camera.read() for _ in range(args.frames)]
+    checker.check(portrait[0])  # warm-up: cascades, allocations
+
+    times_ms = time_checks(checker, portrait)
+    median_ms, p95_ms = statistics.median(times_ms), percentile(times_ms, 95)
+    print(f"\nchecks on a good portrait: median {median_ms:.2f} ms, p95 {p95_ms:.2f} ms, max {max(times_ms):.2f} ms")
+
+    print("\nper scene (median / p95 ms):")
+    per_scene = max(20, args.frames // 5)
+    for scene in SCENES:
+        cam = SyntheticCamera(640, 480, scene=scene, seed=2, pace=False)
+        t = time_checks(checker, [cam.read() for _ in range(per_scene)])
+        print(f"  {scene:<11} {statistics.median(t):6.2f} / {percentile(t, 95):6.2f}")
+
+    baseline = preview_fps(SyntheticCamera(640, 480, seed=3, pace=False), args.frames, None)
+    with_checks = preview_fps(SyntheticCamera(640, 480, seed=3, pace=False), args.frames, checker)
+    print(f"\npreview (read + JPEG q{JPEG_QUALITY}) without checks: {baseline:7.1f} fps   <- baseline")
+    print(f"preview (read + checks + JPEG)        with checks: {with_checks:7.1f} fps")
+    print(f"ratio with/without: {with_checks / baseline:.2f}  (time per frame x{baseline / with_checks:.2f})")
+    verdict = "met" if median_ms < GOAL_MS else "MISSED"
+    print(f"\ngoal: checks < {GOAL_MS:.0f} ms per frame (median) -> {verdict} ({median_ms:.2f} ms)")
+
+
+if __name__ == "__main__":
+    main()

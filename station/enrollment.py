@@ -106,6 +106,11 @@ class EnrollmentService:
         self._repo = DraftRepo(conn)
         self._disk_free_bytes = disk_free_bytes or (lambda: shutil.disk_usage(outbox.packets_dir).free)
         self._start_guard: Callable[[], bool] | None = None
+        self._locked_reason: str | None = None
+
+    def set_locked(self, reason: str | None) -> None:
+        """The office locked the station (``reason``) or unlocked it (``None``): no new enrollment while locked."""
+        self._locked_reason = reason
 
     def set_start_guard(self, guard: Callable[[], bool] | None) -> None:
         """Install the power policy's ``allows_new_enrollment``; ``None`` removes it."""
@@ -114,6 +119,8 @@ class EnrollmentService:
     # -- starting and reading ----------------------------------------------------------------------------------
     def start(self, session_id: str, resident: Resident, operator: OperatorLike) -> Draft:
         """Begin a draft at ``confirm``; refuses duplicates, a closed session, low power and a full disk."""
+        if self._locked_reason is not None:
+            raise StartRefused(f"station locked by the office: {self._locked_reason or 'no reason given'}")
         if self._start_guard is not None and not self._start_guard():
             raise StartRefused("new enrollments are paused: battery too low (connect mains power)")
         if not self.recipient:

@@ -138,6 +138,7 @@ class Station:
             return {"synced": True}
         if name in ("lock", "unlock"):
             self.locked = name == "lock"
+            self.enrollment.set_locked(str(args.get("reason", "")) if self.locked else None)
             self.bus.publish("station.locked", locked=self.locked, reason=str(args.get("reason", "")))
             return {"locked": self.locked}
         if name == "message":

@@ -161,8 +161,13 @@ def test_office_commands(config_file):
         assert station.handle_command("lock", {"reason": "audit"}) == {"locked": True}
         assert station.snapshot()["locked"] is True
         assert events.get(timeout_s=1).data == {"locked": True, "reason": "audit"}
+        from station.enrollment import StartRefused
+
+        with pytest.raises(StartRefused, match="locked by the office: audit"):
+            _enroll(station, 1)
         assert station.handle_command("unlock", {}) == {"locked": False}
         events.get(timeout_s=1)
+        assert _enroll(station, 1)
         assert station.handle_command("message", {"text": "Kirim data sore ini"}) == {"shown": True}
         assert events.get(timeout_s=1).data == {"text": "Kirim data sore ini"}
         assert station.handle_command("sync-now", {})["synced"] is False

@@ -171,7 +171,7 @@ def test_office_commands(config_file):
         assert station.handle_command("message", {"text": "Kirim data sore ini"}) == {"shown": True}
         assert events.get(timeout_s=1).data == {"text": "Kirim data sore ini"}
         assert station.handle_command("sync-now", {})["synced"] is False
-        assert station.handle_command("report", {})["queue"]["pending"] == 0
+        assert station.handle_command("report", {})["queue"]["pending"] == 1
         with pytest.raises(ValueError, match="unknown command"):
             station.handle_command("format-disk", {})
     finally:

@@ -52,6 +52,7 @@ class OpenCVCamera(Camera):
             return False
         cap.set(cv2.CAP_PROP_FRAME_WIDTH, self.width)
         cap.set(cv2.CAP_PROP_FRAME_HEIGHT, self.height)
+        cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # live preview: the newest frame, not one queued seconds ago
         self._cap = cap
         self._set_health(Health.OK)
         return True

@@ -34,6 +34,7 @@ class PtyEmulator:
         self._master: int | None = None
         self._slave: int | None = None
         self._write_lock = threading.Lock()
+        self._plug_lock = threading.RLock()
         self._stop = threading.Event()
         self._reader: threading.Thread | None = None
         self.bytes_sent = 0
@@ -45,7 +46,8 @@ class PtyEmulator:
 
     def close(self) -> None:
         self._stop.set()
-        self._close_pty()
+        with self._plug_lock:
+            self._close_pty()
         if self._reader is not None and self._reader is not threading.current_thread():
             self._reader.join(timeout=2.0)
         try:
@@ -65,16 +67,25 @@ class PtyEmulator:
 
     def unplug(self) -> None:
         """Make the device vanish: the driver's next read or write fails, and the port name disappears."""
-        self._close_pty()
-        try:
-            os.unlink(self.port)
-        except FileNotFoundError:
-            pass
+        with self._plug_lock:
+            slave = self._slave
+            old_target = os.ttyname(slave) if slave is not None else None
+            self._close_pty()
+            self._remove_link(old_target)
 
     def replug(self) -> None:
         """Bring the device back behind the same port name (a fresh pty, as after USB re-enumeration)."""
-        if self._master is None:
-            self._open_pty()
+        with self._plug_lock:
+            if self._master is None:
+                self._open_pty()
+
+    def _remove_link(self, target: str | None) -> None:
+        """Remove the port link, but only if it still points at ``target`` (a replug may have re-pointed it)."""
+        try:
+            if target is None or os.readlink(self.port) == target:
+                os.unlink(self.port)
+        except (FileNotFoundError, OSError):
+            pass
 
     # I/O ------------------------------------------------------------------------------------------------
     def send(self, data: bytes) -> None:

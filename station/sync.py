@@ -1,0 +1,314 @@
+"""The uploader: sealed packets from the outbox to the office, oldest first, exactly once (DESIGN §6).
+
+Only a receipt signed by the office key, for this packet id and these bytes, acknowledges a packet: a 200 from a
+captive portal, a proxy's error page or a half-finished upload acknowledges nothing. Before uploading it asks for a
+receipt (the last attempt may have landed), and it resumes an interrupted upload from the office's ``HEAD`` offset
+(persisted in the outbox, so a station restart does not start from zero). Chunks grow on a fast link and shrink on
+a slow or failing one; failed rounds back off exponentially with jitter; a power policy can pause everything.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from station.errors import IntegrityError, JemputError
+from station.events import EventBus
+from station.outbox import Outbox, OutboxItem
+from station.receipts import ReceiptError, verify_receipt
+from station.tus_client import LinkError, Response, Stopped, TusClient
+
+log = logging.getLogger(__name__)
+
+
+class SyncState(StrEnum):
+    IDLE = "idle"
+    UPLOADING = "uploading"
+    BACKOFF = "backoff"
+    PAUSED = "paused"
+    STOPPED = "stopped"
+
+
+class UploadFailed(JemputError):
+    """One packet could not be delivered this round. ``rejected`` = the office refused the packet itself, so the
+    round goes on with the next one; otherwise the link is the problem and the round ends."""
+
+    def __init__(self, message: str, *, rejected: bool = False) -> None:
+        super().__init__(message)
+        self.rejected = rejected
+
+
+@dataclass
+class SyncResult:
+    acknowledged: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    remaining: int = 0
+    bytes_sent: int = 0
+    paused: bool = False
+
+
+@dataclass(frozen=True)
+class ChunkPolicy:
+    initial_bytes: int = 64 * 1024
+    min_bytes: int = 16 * 1024
+    max_bytes: int = 4 * 1024 * 1024
+    target_s: float = 2.0
+    """A chunk should take about this long: long enough that headers are noise, short enough to lose little."""
+
+
+class Uploader:
+    def __init__(self, outbox: Outbox, *, office_url: str, token: str, office_verify_key: Ed25519PublicKey | str,
+                 bus: EventBus | None = None, power_policy: Any = None, can_sync: Callable[[], bool] | None = None,
+                 chunk: ChunkPolicy | None = None, chunk_bytes: int | None = None, timeout_s: float = 20.0,
+                 backoff_base_s: float = 2.0, backoff_max_s: float = 300.0, idle_poll_s: float = 60.0,
+                 rng: random.Random | None = None, station_id: str | None = None) -> None:
+        self.outbox = outbox
+        self._station_id = station_id
+        self._key = (office_verify_key if isinstance(office_verify_key, Ed25519PublicKey)
+                     else Ed25519PublicKey.from_public_bytes(base64.b64decode(office_verify_key)))
+        self._bus = bus
+        self._can_sync = can_sync or _power_gate(power_policy)
+        self.chunk = chunk or ChunkPolicy(**({"initial_bytes": chunk_bytes} if chunk_bytes else {}))
+        self.chunk_bytes = self.chunk.initial_bytes
+        self._stop = threading.Event()
+        self._trigger = threading.Event()
+        self.client = TusClient(office_url, token, timeout_s=timeout_s, should_stop=self._stop.is_set)
+        self._backoff = (backoff_base_s, backoff_max_s)
+        self._idle_poll_s = idle_poll_s
+        self._rng = rng or random.Random()
+        self._failures = 0
+        self._thread: threading.Thread | None = None
+        self._round_lock = threading.Lock()
+        self.state = SyncState.IDLE
+        self.current: dict[str, Any] | None = None
+        self.last_error: str | None = None
+        self.next_attempt_at: float | None = None
+
+    # -- control ---------------------------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="jemput-uploader", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Stop within about one body piece (the in-flight request is abandoned; the office keeps its offset)."""
+        self._stop.set()
+        self._trigger.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            self._thread = None
+        self.client.close()
+        self.state = SyncState.STOPPED
+
+    def sync_now(self) -> None:
+        """Start a round at once, skipping any backoff (operator button, ``sync-now`` command)."""
+        self._failures = 0
+        self._trigger.set()
+
+    def progress(self) -> dict[str, Any]:
+        """Snapshot for the UI, the CLI and telemetry."""
+        wait = None if self.next_attempt_at is None else max(0.0, self.next_attempt_at - time.monotonic())
+        return {"state": self.state.value, "current": dict(self.current) if self.current else None,
+                "chunk_bytes": self.chunk_bytes, "bytes_sent": self.client.body_bytes_sent,
+                "last_error": self.last_error, "next_attempt_in_s": wait}
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            result = self.run_once()
+            if self._stop.is_set():
+                return
+            if result.failed:
+                delay = self._backoff_delay()
+                self.state = SyncState.BACKOFF
+            else:
+                delay = self._idle_poll_s
+                if self.state != SyncState.PAUSED:
+                    self.state = SyncState.IDLE
+            self.next_attempt_at = time.monotonic() + delay
+            self._trigger.wait(delay)
+            self._trigger.clear()
+            self.next_attempt_at = None
+
+    def _backoff_delay(self) -> float:
+        base, cap = self._backoff
+        ceiling = min(cap, base * (2 ** min(self._failures - 1, 16)))
+        return ceiling * (0.5 + self._rng.random() / 2)   # jitter: many stations must not retry in step
+
+    # -- one round -------------------------------------------------------------------------------------------
+    def run_once(self) -> SyncResult:
+        """Deliver what can be delivered now, oldest first; returns what happened."""
+        with self._round_lock:
+            result = SyncResult()
+            sent_before = self.client.body_bytes_sent
+            try:
+                self._round(result)
+            finally:
+                result.bytes_sent = self.client.body_bytes_sent - sent_before
+                result.remaining = len(self.outbox.pending())
+                self.current = None
+            if result.failed:     # progress this round restarts the backoff ladder at its first step
+                self._failures = 1 if result.acknowledged else self._failures + 1
+            else:
+                self._failures = 0
+            return result
+
+    def _round(self, result: SyncResult) -> None:
+        for item in self.outbox.pending():
+            if self._stop.is_set():
+                return
+            if not self._can_sync():
+                self.state = SyncState.PAUSED
+                result.paused = True
+                return
+            self.state = SyncState.UPLOADING
+            try:
+                self._deliver(item)
+                result.acknowledged.append(item.packet_id)
+                self.last_error = None
+            except Stopped:
+                return
+            except (UploadFailed, LinkError, IntegrityError) as exc:
+                self._failed(item, exc, result)
+                if not getattr(exc, "rejected", False):
+                    return
+
+    def _failed(self, item: OutboxItem, exc: Exception, result: SyncResult) -> None:
+        error = str(exc)
+        self.last_error = error
+        result.failed.append((item.packet_id, error))
+        self.chunk_bytes = max(self.chunk.min_bytes, self.chunk_bytes // 2)
+        log.warning("upload of %s failed: %s", item.packet_id, error)
+        try:
+            self.outbox.record_failure(item.packet_id, error[:500])
+        except JemputError:
+            log.exception("could not record the failure of %s", item.packet_id)
+        self._publish("sync.failed", packet_id=item.packet_id, error=error[:200])
+
+    # -- one packet ------------------------------------------------------------------------------------------
+    def _deliver(self, item: OutboxItem) -> None:
+        self.current = {"packet_id": item.packet_id, "offset": item.upload_offset, "size_bytes": item.size_bytes}
+        if self._acknowledge_if_received(self.client.get_receipt(item.packet_id), item, already=True):
+            return
+        url, offset = self._resume_point(item)
+        if url is None:
+            return          # the create answer carried a valid receipt: acknowledged
+        data = memoryview(self.outbox.read_bytes(item))
+        if len(data) != item.size_bytes:
+            raise IntegrityError(f"packet {item.packet_id}: file is {len(data)} bytes, outbox says {item.size_bytes}")
+        delivered = False
+        while offset < len(data) and not delivered:
+            offset, delivered = self._send_chunk(item, url, offset, data)
+        if not delivered:
+            raise UploadFailed(f"{item.packet_id}: upload complete but the office gave no valid receipt")
+
+    def _resume_point(self, item: OutboxItem) -> tuple[str | None, int]:
+        """(upload url, office offset): HEAD on a known upload, else create one. Never restarts from zero when
+        the office has bytes."""
+        if item.upload_url:
+            resp = self.client.head(item.upload_url)
+            if resp.status == 200 and (resp.header("Upload-Offset") or "").isdigit():
+                offset = int(resp.header("Upload-Offset") or 0)
+                self.outbox.mark_uploading(item.packet_id, upload_url=item.upload_url, offset=offset)
+                return item.upload_url, offset
+            if resp.status not in (404, 410):
+                raise UploadFailed(f"HEAD {item.upload_url} answered {resp.status} without an Upload-Offset")
+            log.info("office forgot upload %s of %s; creating a new one", item.upload_url, item.packet_id)
+        station = self._station_id or _station_of(item)
+        resp = self.client.create(item.size_bytes, {"packet_id": item.packet_id, "station": station,
+                                                     "sha256": item.sha256})
+        if resp.status == 200 and self._acknowledge_if_received(resp, item, already=True):
+            return None, 0
+        location = resp.header("Location")
+        if resp.status != 201 or not location:
+            raise UploadFailed(f"create answered {resp.status} without a Location (not a tus office?)",
+                               rejected=resp.status in (400, 409, 413, 422))
+        self.outbox.mark_uploading(item.packet_id, upload_url=location, offset=0)
+        return location, 0
+
+    def _send_chunk(self, item: OutboxItem, url: str, offset: int, data: memoryview) -> tuple[int, bool]:
+        """PATCH one chunk; returns (new offset, acknowledged)."""
+        size = min(self.chunk_bytes, len(data) - offset)
+        started = time.monotonic()
+        resp = self.client.patch(url, offset, data[offset:offset + size])
+        elapsed = time.monotonic() - started
+        new_offset = resp.header("Upload-Offset")
+        if resp.status == 409 and new_offset and new_offset.isdigit():
+            self.outbox.record_offset(item.packet_id, int(new_offset))
+            return int(new_offset), False    # the office has another offset (an earlier PATCH did land): follow it
+        if resp.status != 204 or not (new_offset or "").isdigit():
+            raise UploadFailed(f"PATCH at {offset} answered {resp.status}: {resp.body[:200]!r}",
+                               rejected=resp.status in (409, 413, 422))
+        offset = int(new_offset or 0)
+        self.outbox.record_offset(item.packet_id, offset)
+        self._adapt_chunk(size, elapsed)
+        self.current = {"packet_id": item.packet_id, "offset": offset, "size_bytes": len(data)}
+        self._publish("sync.progress", packet_id=item.packet_id, offset=offset, size_bytes=len(data),
+                      bytes_per_s=round(size / elapsed) if elapsed > 0 else None)
+        if offset >= len(data):
+            receipt = resp.header("Jemput-Receipt")
+            if receipt and self._acknowledge_if_received(_decode_header_receipt(receipt), item, already=False):
+                return offset, True
+            return offset, self._acknowledge_if_received(self.client.get_receipt(item.packet_id), item,
+                                                         already=False)
+        return offset, False
+
+    def _adapt_chunk(self, size: int, elapsed: float) -> None:
+        if size < self.chunk_bytes:
+            return       # a short tail chunk says nothing about the link
+        if elapsed < self.chunk.target_s / 2:
+            self.chunk_bytes = min(self.chunk.max_bytes, self.chunk_bytes * 2)
+        elif elapsed > self.chunk.target_s * 2:
+            self.chunk_bytes = max(self.chunk.min_bytes, self.chunk_bytes // 2)
+
+    def _acknowledge_if_received(self, source: Response | dict | None, item: OutboxItem, *, already: bool) -> bool:
+        receipt = source.json() if isinstance(source, Response) and source.status == 200 else source
+        if not isinstance(receipt, dict):
+            return False
+        try:
+            verify_receipt(receipt, office_key=self._key, packet_id=item.packet_id, sha256=item.sha256)
+        except ReceiptError as exc:
+            log.warning("ignoring an invalid receipt for %s: %s", item.packet_id, exc)
+            return False
+        self.outbox.acknowledge(item.packet_id, receipt)
+        self._publish("sync.done", packet_id=item.packet_id, already_received=already)
+        return True
+
+    def _publish(self, topic: str, **data: Any) -> None:
+        if self._bus is not None:
+            self._bus.publish(topic, **data)
+
+
+def _decode_header_receipt(value: str) -> dict | None:
+    try:
+        return json.loads(base64.b64decode(value, validate=True))
+    except (ValueError, TypeError):
+        return None
+
+
+def _station_of(item: OutboxItem) -> str:
+    from station.packets import read_envelope
+
+    return read_envelope(item.path.read_bytes()).station
+
+
+def _power_gate(policy: Any) -> Callable[[], bool]:
+    """Sync unless the battery is at the stop/shutdown level and not on mains (uploads cost radio power)."""
+    if policy is None:
+        return lambda: True
+
+    def allowed() -> bool:
+        snap = policy.snapshot()
+        return bool(getattr(snap, "on_mains", False)) or str(getattr(snap, "level", "ok")) not in ("stop", "shutdown")
+    return allowed
+

@@ -13,7 +13,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from office import stations
 from office.config import load_office_config
 from office.db import open_db
+from office.ingest import ingest_command
 from office.keys import init_office_keys
+from office.mosquitto import mosquitto_config_command
 from station import keys
 
 CONFIG_OPTION = click.option("--config", "config_path", required=True, type=click.Path(path_type=Path),
@@ -108,3 +110,7 @@ def run_command(config_path: Path) -> None:
         signal.signal(signum, lambda *_: stop_event.set())
     run_office(config, stop_event=stop_event)
     click.echo("Office stopped.")
+
+
+office_group.add_command(ingest_command)
+office_group.add_command(mosquitto_config_command)

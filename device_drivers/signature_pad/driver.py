@@ -35,6 +35,7 @@ class TopazPad(Device):
         self._status = DeviceStatus.ok()
         self._packet_s = PACKET_BYTES * BITS_PER_BYTE_8O1 / baudrate
         self._last_t = 0.0
+        self._opened_rdev: int | None = None
         self._open()
 
     # lifecycle ------------------------------------------------------------------------------------------
@@ -48,6 +49,7 @@ class TopazPad(Device):
             self._status = DeviceStatus(Health.ABSENT, f"cannot open signature pad: {exc}")
             raise DeviceDisconnected("cannot open signature pad", port=self.port) from exc
         self._decoder.reset()
+        self._opened_rdev = _rdev(self.port)
         self._status = DeviceStatus.ok()
 
     def reconnect(self) -> None:
@@ -87,9 +89,14 @@ class TopazPad(Device):
         with self._lock:
             if self._serial is None:
                 return self._status
-            if self.port.startswith("/") and not os.path.exists(self.port):
-                self._fail("signature pad unplugged (port vanished)")
-                return self._status
+            if self.port.startswith("/"):
+                rdev = _rdev(self.port)
+                if rdev is None:
+                    self._fail("signature pad unplugged (port vanished)")
+                    return self._status
+                if rdev != self._opened_rdev:  # unplugged and back as a new tty behind the same name
+                    self._fail("signature pad re-enumerated; reconnect needed")
+                    return self._status
             try:
                 self._serial.in_waiting  # noqa: B018 - the ioctl is the probe
             except (serial.SerialException, OSError) as exc:
@@ -166,3 +173,13 @@ class TopazPad(Device):
         """Every point that arrives in the next ``duration_s`` seconds."""
         return list(self.points(timeout=duration_s))
 
+
+
+def _rdev(port: str) -> int | None:
+    """The device number a port path leads to (None if it is gone or not a path)."""
+    if not port.startswith("/"):
+        return None
+    try:
+        return os.stat(port).st_rdev
+    except OSError:
+        return None

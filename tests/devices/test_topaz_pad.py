@@ -129,3 +129,13 @@ def test_hover_and_lift_samples_surround_each_stroke():
 def test_unknown_fault_is_rejected(fake_pad):
     with pytest.raises(ValueError, match="unknown fault"):
         fake_pad.inject_fault("fire")
+
+
+def test_probe_notices_fast_unplug_replug_and_reconnect_recovers(fake_pad, pad):
+    fake_pad.unplug()
+    fake_pad.replug()               # back before anyone looked: same name, new tty
+    assert pad.probe().health is Health.ABSENT
+    pad.reconnect()
+    assert pad.probe().health is Health.OK
+    sent = fake_pad.sign(seed=8, block=False)
+    assert [(p.x, p.y, p.pen_down) for p in pad.points(timeout=10, idle_timeout=0.5)] == truth(sent)

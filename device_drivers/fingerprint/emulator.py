@@ -66,7 +66,6 @@ class FakeR30x(PtyEmulator):
         self.image_source: ImageSource = image_source or _default_image_source
         self._initial_baudrate = baudrate
         self._state_lock = threading.RLock()
-        self._plug_lock = threading.Lock()
         self._parser = FrameParser()
         self._faults: list[tuple[str, str]] = []  # (kind, "reply" | "transfer"), oldest first
         self._rng = np.random.default_rng(0)
@@ -116,13 +115,8 @@ class FakeR30x(PtyEmulator):
             self._captures = 0
             self._power_on_state()
 
-    def unplug(self) -> None:
-        # One lock around unplug and replug: a fault unplugs from the reader thread, and a test that sees the
-        # driver fail may replug before that unplug has removed the old port name (and would lose the new one).
-        with self._plug_lock:
-            super().unplug()
-
     def replug(self) -> None:
+        # The base class's re-entrant plug lock keeps a fault's unplug (reader thread) and a test's replug apart.
         with self._plug_lock:
             with self._state_lock:
                 self._power_on_state()

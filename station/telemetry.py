@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 BUS_PREFIXES = ("power.", "device.", "outbox.", "sync.")
 DISK_LOW_MB = 500
+MQTT_PASSWORD_FILE = "mqtt-password"
 _TICK_S = 0.25
 _MIN_CHECK_S = 0.5
 """Bus bursts (20 packets acknowledged in a row) are coalesced into one snapshot per this many seconds."""
@@ -168,13 +169,22 @@ class Telemetry:
             client.tls_set(ca_certs=str(self._mqtt.ca) if self._mqtt.ca else None,
                            certfile=str(self._mqtt.cert) if self._mqtt.cert else None,
                            keyfile=str(self._mqtt.key) if self._mqtt.key else None)
-        if self._password is not None:
-            client.username_pw_set(self._username or self.config.station.id, self._password)
+        password = self._password if self._password is not None else self._password_from_file()
+        if password is not None:
+            client.username_pw_set(self._username or self.config.station.id, password)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_subscribe = lambda *_a: self._ready.set()
         return client
+
+    def _password_from_file(self) -> str | None:
+        """Plain-TCP brokers (no client certificates) take a password from ``<data_dir>/keys/mqtt-password``."""
+        path = self.config.station.data_dir / "keys" / MQTT_PASSWORD_FILE
+        try:
+            return path.read_text(encoding="utf-8").strip()
+        except OSError:
+            return None
 
     def _on_connect(self, client: mqtt.Client, _u: Any, _flags: Any, reason: Any, _props: Any) -> None:
         if reason.is_failure:

@@ -1,6 +1,7 @@
 """A station's telemetry relay in its own process, so tests can SIGKILL it (the last will must fire).
 
-Usage: python station_proc.py SPEC.json — SPEC holds the station config dict, the MQTT password, the snapshot file
+Usage: python station_proc.py SPEC.json — SPEC holds the station config dict (the MQTT password is in the data dir's
+keys/mqtt-password, as provisioning leaves it), the snapshot file
 (re-read on every snapshot so the test can change the station's state) and a file where commands are appended.
 """
 
@@ -31,8 +32,7 @@ def main(spec_path: str) -> None:
         return {"done": name}
 
     telemetry = Telemetry(config, station_snapshot=lambda: json.loads(snapshot_file.read_text()), bus=EventBus(),
-                          office_verify_key=config.office.verify_key, on_command=on_command,
-                          password=spec["password"])
+                          office_verify_key=config.office.verify_key, on_command=on_command)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_a: stop.set())
     telemetry.start()

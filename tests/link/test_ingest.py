@@ -104,14 +104,18 @@ def test_acl_confines_each_station_to_its_prefix(broker: Broker, office_listener
     victim_cmds: list[str] = []
     intruder.on_message = lambda _c, _u, m: victim_cmds.append(m.topic)
     intruder.subscribe("jemput/v1/6106/kph-02/cmd/#", qos=1)
+    intruder.subscribe(PREFIX + "cmd/#", qos=1)
     for kind in ("state", "status", "event"):
         publish(intruder, "jemput/v1/6106/kph-02/" + kind, b"online" if kind == "state" else b"{}")
     publish(intruder, PREFIX + "state", b"online")                      # its own prefix is allowed
     office = connect(broker, OFFICE_USER)
     publish(office, "jemput/v1/6106/kph-02/cmd/lock", b"{}")
+    publish(office, PREFIX + "cmd/lock", b"{}")        # after the other one: once this arrives, that one would have
+    wait_for(lambda: PREFIX + "cmd/lock" in victim_cmds, 5, what="own command")
     wait_for(lambda: office_listener.on(PREFIX + "state"), 5, what="own-prefix message")
+    wait_for(lambda: office_listener.on("jemput/v1/6106/kph-02/cmd/lock"), 5, what="the office's command")
     assert [t for t, _p, _r in office_listener.messages if "/kph-02/" in t] == ["jemput/v1/6106/kph-02/cmd/lock"]
-    assert victim_cmds == []
+    assert victim_cmds == [PREFIX + "cmd/lock"]
     for user, password in (("kph-01", "wrong password"), ("nobody", "x")):
         bad = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
         bad.username_pw_set(user, password)
@@ -128,8 +132,10 @@ def test_acl_confines_each_station_to_its_prefix(broker: Broker, office_listener
 def _spawn_station(tmp_path: Path, broker: Broker, snap: dict) -> subprocess.Popen[str]:
     snapshot_file = tmp_path / "snapshot.json"
     snapshot_file.write_text(json.dumps(snap))
+    (tmp_path / "station" / "keys").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "station" / "keys" / "mqtt-password").write_text(broker.passwords["kph-01"] + "\n")
     spec = {"config": station_config_dict(broker.port, tmp_path / "station", keepalive=2),
-            "password": broker.passwords["kph-01"], "snapshot_file": str(snapshot_file),
+            "snapshot_file": str(snapshot_file),
             "commands_file": str(tmp_path / "commands.jsonl")}
     (tmp_path / "spec.json").write_text(json.dumps(spec))
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

@@ -237,12 +237,15 @@ class FingerCapture(_Worker):
         from station.quality.fingerprint import fingerprint_score
 
         tries = self._attempts.setdefault(finger, [])
-        if self._state.get("state") not in ("retry", "waiting") or self._state.get("finger") != finger.code:
-            self.publish(state="waiting", finger=finger.code, attempt=len(tries) + 1, max_attempts=self.max_attempts)
+        if self._state.get("state") != "waiting" or self._state.get("finger") != finger.code:
+            self.publish(state="waiting", finger=finger.code, attempt=len(tries) + 1, max_attempts=self.max_attempts,
+                         last_score=tries[-1][0] if tries else None)
         try:
             image = sensor.capture_image(timeout=1.0)
         except DeviceTimeout:
             return  # no finger yet
+        if finger in self._skipped or self.draft().next_finger != finger:
+            return  # an exception was recorded for this finger meanwhile: this touch is for the next one
         verdict = self._template_verdict(sensor)
         quality = fingerprint_score(image, sensor_ok=verdict)
         ok, buf = cv2.imencode(".png", image)
@@ -284,7 +287,6 @@ class FingerCapture(_Worker):
 
     def _wait_lift(self, sensor: Any) -> None:
         """Wait until the finger is off the glass, so one touch is never taken as two attempts."""
-        self.station.bus.publish("capture.finger_lift", draft_id=self.draft_id)
         while not self._stop.is_set() and finger_present(sensor):
             self._stop.wait(self.LIFT_POLL_S)
 

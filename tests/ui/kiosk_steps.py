@@ -63,3 +63,18 @@ def start_recording(page: Any, nik: str) -> None:
 
 def wait_photo_captured(page: Any) -> None:
     expect(page.locator("#photo-done")).to_be_visible(timeout=30_000)
+
+
+def reach_fingers(page: Any, base: str, station: Any, nik: str | None = None) -> str:
+    """Log in, open a session, record ``nik`` up to the fingerprint step; returns the draft id."""
+    demo = station.demo
+    nik = nik or demo.sample_niks[0]
+    login(page, base)
+    open_session(page, base, demo.villages[0])
+    find_by_nik(page, nik)
+    start_recording(page, nik)
+    wait_photo_captured(page)
+    page.locator("#photo-next").click()
+    page.wait_for_url("**/fingerprints")
+    expect(page.locator("#finger-state")).to_have_attribute("data-state", "waiting")
+    return page.locator("#fingers").get_attribute("data-draft")

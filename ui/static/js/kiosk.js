@@ -222,23 +222,26 @@
   const fingers = $("#fingers");
   if (fingers) {
     const msgs = JSON.parse($("#finger-msgs").textContent);
-    const setState = (cls, text) => { const s = $("#finger-state"); s.className = "finger-state " + cls; s.dataset.state = cls; $("#finger-msg").textContent = text; };
+    const setState = (cls, text, state) => {
+      const s = $("#finger-state");
+      s.className = "finger-state " + cls; s.dataset.state = state || cls; $("#finger-msg").textContent = text;
+    };
     on("capture.finger", (d) => {
       if (d.draft_id !== fingers.dataset.draft) return;
-      if (d.state === "device_missing") { deviceBanner("fingerprint", "capture"); setState("bad", msgs.device_missing); return; }
+      if (d.state === "device_missing") { deviceBanner("fingerprint", "capture"); setState("bad", msgs.device_missing, "device_missing"); return; }
       deviceBanner(null, "capture");
       if (d.attempt) $("#finger-attempt").textContent = msgs.attempt.replace("{a}", d.attempt).replace("{m}", d.max_attempts);
       if (d.score !== undefined) {
         const m = $("#finger-meter");
         m.className = "w" + Math.min(100, Math.round(d.score / 10) * 10) + (d.state === "retry" ? " low" : "");
       }
-      if (d.state === "waiting") setState("waiting", msgs.place);
-      else if (d.state === "retry") setState("retry", msgs.retry.replace("{score}", d.score));
-      else if (d.state === "accepted") { setState("ok", d.forced ? msgs.forced : msgs.ok); setTimeout(() => window.location.reload(), 400); }
+      if (d.state === "waiting" && d.last_score !== null && d.last_score !== undefined) setState("retry", msgs.retry.replace("{score}", d.last_score), "waiting");
+      else if (d.state === "waiting") setState("waiting", msgs.place);
+      else if (d.state === "retry") setState("retry", msgs.retry.replace("{score}", d.score) + " " + msgs.lift);
+      else if (d.state === "accepted") { setState("ok", d.forced ? msgs.forced : msgs.ok, "accepted"); setTimeout(() => window.location.reload(), 300); }
       else if (d.state === "complete") window.location.reload();
-      else if (d.state === "error") setState("bad", d.message);
+      else if (d.state === "error") setState("bad", d.message, "error");
     });
-    on("capture.finger_lift", (d) => { if (d.draft_id === fingers.dataset.draft && $("#finger-state").dataset.state !== "ok") $("#finger-msg").textContent = msgs.lift + " " + $("#finger-msg").textContent; });
   }
 
   /* signature: live ink ---------------------------------------------------------------------------- */

@@ -1,0 +1,106 @@
+"""The fingerprint step when things are not perfect: a bad finger then a good one, a finger that cannot be
+captured (exception confirmed by the operator's PIN), and the sensor unplugged in the middle of the step."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from station.fingers import CAPTURE_ORDER, Finger
+from tests.ui.kiosk_steps import check_layout, reach_fingers, tap_digits
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+FIRST, SECOND = CAPTURE_ORDER[0], CAPTURE_ORDER[1]
+
+
+def finger_info(station: Any, draft_id: str, finger: Finger) -> dict:
+    return station.enrollment.get(draft_id).fingers.get(finger) or {}
+
+
+def test_bad_finger_then_good_finger(kiosk: Any, station: Any, page: Any, shots: Any) -> None:
+    draft_id = reach_fingers(page, kiosk.url, station)
+    sim = station.devices.simulator
+
+    sim.place_finger("smudged")
+    expect(page.locator("#finger-state")).to_have_attribute("data-state", "retry")
+    expect(page.locator("#finger-attempt")).to_contain_text("2")
+    expect(page.locator("#fingers")).to_have_attribute("data-current", FIRST.code)
+    shots(page, "20-finger-retry")
+    assert finger_info(station, draft_id, FIRST) == {}  # nothing accepted yet
+
+    sim.lift_finger()
+    expect(page.locator("#finger-state")).to_have_attribute("data-state", "waiting")
+    sim.place_finger("good")
+    expect(page.locator("#fingers")).to_have_attribute("data-current", SECOND.code)
+    sim.lift_finger()
+
+    info = finger_info(station, draft_id, FIRST)
+    assert info["attempts"] == 2 and info["force_captured"] is False
+    assert info["score"] >= station.config.devices.fingerprint.quality_threshold
+    expect(page.locator(f".hand .f.done[data-code='{FIRST.code}']")).to_be_visible()
+
+
+def test_three_bad_attempts_keep_the_best_and_flag_it(kiosk: Any, station: Any, page: Any) -> None:
+    draft_id = reach_fingers(page, kiosk.url, station)
+    sim = station.devices.simulator
+    for quality in ("smudged", "partial"):
+        expect(page.locator("#finger-state")).to_have_attribute("data-state", "waiting")
+        sim.place_finger(quality)
+        expect(page.locator("#finger-state")).to_have_attribute("data-state", "retry")
+        sim.lift_finger()
+    expect(page.locator("#finger-state")).to_have_attribute("data-state", "waiting")
+    sim.place_finger("smudged")
+    expect(page.locator("#fingers")).to_have_attribute("data-current", SECOND.code)
+    sim.lift_finger()
+    info = finger_info(station, draft_id, FIRST)
+    assert info["attempts"] == 3 and info["force_captured"] is True
+    expect(page.locator(f".hand .f.forced[data-code='{FIRST.code}']")).to_be_visible()
+
+
+def test_exception_needs_the_operator_pin(kiosk: Any, station: Any, page: Any, shots: Any) -> None:
+    draft_id = reach_fingers(page, kiosk.url, station)
+
+    page.locator("#exception-open").click()
+    page.locator("label.btn:has(input[value='bandaged'])").click()
+    tap_digits(page, "999999", "#exception-form")
+    page.locator("#exception-ok").click()
+    expect(page.locator(".flash.warn")).to_be_visible()  # wrong PIN: nothing recorded
+    assert finger_info(station, draft_id, FIRST) == {}
+
+    page.locator("#exception-open").click()
+    page.locator("label.btn:has(input[value='amputated'])").click()
+    tap_digits(page, station.demo.pin, "#exception-form")
+    check_layout(page, "exception modal")
+    shots(page, "21-finger-exception")
+    page.locator("#exception-ok").click()
+    expect(page.locator("#fingers")).to_have_attribute("data-current", SECOND.code)
+    expect(page.locator(f".hand .f.exception[data-code='{FIRST.code}']")).to_be_visible()
+    exception = finger_info(station, draft_id, FIRST)["exception"]
+    assert exception["reason"] == "amputated"
+
+    # and the flow goes on with the next finger
+    station.devices.simulator.place_finger("good")
+    expect(page.locator("#fingers")).to_have_attribute("data-current", CAPTURE_ORDER[2].code)
+
+
+def test_unplugged_sensor_says_so_and_the_step_continues_after_replug(kiosk: Any, station: Any, page: Any,
+                                                                       shots: Any) -> None:
+    draft_id = reach_fingers(page, kiosk.url, station)
+    sim = station.devices.simulator
+
+    sim.unplug("fingerprint")
+    banner = page.locator("#device-banner")
+    expect(banner).to_be_visible()
+    expect(banner).to_contain_text("Sensor sidik jari tidak tersambung")
+    expect(page.locator("#finger-state")).to_have_attribute("data-state", "device_missing")
+    shots(page, "22-sensor-unplugged")
+    sim.place_finger("good")  # a finger on an unplugged sensor is not captured
+    page.wait_for_timeout(500)
+    assert finger_info(station, draft_id, FIRST) == {}
+
+    sim.replug("fingerprint")
+    expect(banner).to_be_hidden(timeout=15_000)
+    expect(page.locator("#fingers")).to_have_attribute("data-current", SECOND.code, timeout=15_000)
+    assert finger_info(station, draft_id, FIRST)["attempts"] == 1

@@ -17,12 +17,12 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from device_drivers.base import Health
-from device_drivers.battery import BatteryDevice, SimulatedBattery, open_battery
+from device_drivers.battery import BatteryDevice, LazyBattery, SimulatedBattery, open_battery
 from device_drivers.errors import DeviceDisconnected, DeviceError
 from device_drivers.signature_pad import FakeTopazPad, PenPoint, TopazPad
 from station.config import Config
@@ -110,32 +110,6 @@ class SignaturePadHandle:
         return self._hub.health()["signature_pad"]
 
 
-class BatteryHandle:
-    """The battery source the power policy polls; opens the driver lazily so a missing HAT is a fault, not a crash."""
-
-    def __init__(self, opener: Callable[[], BatteryDevice]) -> None:
-        self._opener = opener
-        self._lock = threading.Lock()
-        self.device: BatteryDevice | None = None
-        self.last_error = ""
-
-    def read(self) -> Any:
-        with self._lock:
-            try:
-                if self.device is None:
-                    self.device = self._opener()
-                reading = self.device.read()
-            except DeviceError as exc:
-                self.last_error = str(exc)
-                raise
-            self.last_error = ""
-            return reading
-
-    def close(self) -> None:
-        if self.device is not None:
-            self.device.close()
-
-
 class DeviceHub:
     def __init__(self, config: Config, bus: EventBus, *, simulate: bool = False, monitor_interval_s: float = 2.0,
                  link_dir: str | None = None, pin_factory: Any = None, pace: bool = True) -> None:
@@ -156,7 +130,7 @@ class DeviceHub:
         self.camera: Any = None
         self.sensor: Any = None
         self._pad: TopazPad | None = None
-        self.battery: BatteryHandle | None = None
+        self.battery: LazyBattery | None = None
         self.simulator: Simulator | None = None
         self._fake_fp: Any = None
         self._fake_pad: FakeTopazPad | None = None
@@ -224,7 +198,7 @@ class DeviceHub:
         cfg = self.config.devices.battery
         if self.simulate:
             sim = SimulatedBattery(percent=80.0, on_mains=True)
-            self.battery = BatteryHandle(lambda: sim)
+            self.battery = LazyBattery(lambda: sim)
             self.battery.device = sim
             return
         if cfg.kind == "none":
@@ -238,7 +212,7 @@ class DeviceHub:
             assert device is not None
             return device
 
-        self.battery = BatteryHandle(opener)
+        self.battery = LazyBattery(opener)
 
     # access ---------------------------------------------------------------------------------------------
     @contextlib.contextmanager

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from device_drivers.battery.common import BatteryDevice, BatteryReading, open_i2c_bus, swap16
+from device_drivers.battery.common import BatteryDevice, BatteryReading, LazyBattery, open_i2c_bus, swap16
 from device_drivers.battery.fakes import FakeINA219Bus, FakeMAX1704xBus, FakePiSugarServer
 from device_drivers.battery.ina219 import WAVESHARE_16V_5A, WAVESHARE_32V_2A, Calibration, INA219Battery
 from device_drivers.battery.mains import MainsSensor
@@ -43,6 +43,6 @@ def open_battery(kind: str, *, bus: int = 1, address: int | None = None, power_l
 
 __all__ = [
     "KINDS", "WAVESHARE_16V_5A", "WAVESHARE_32V_2A", "BatteryDevice", "BatteryReading", "Calibration",
-    "FakeINA219Bus", "FakeMAX1704xBus", "FakePiSugarServer", "INA219Battery", "MAX1704xBattery", "MainsSensor",
-    "PiSugarBattery", "SimulatedBattery", "open_battery", "open_i2c_bus", "swap16",
+    "FakeINA219Bus", "FakeMAX1704xBus", "FakePiSugarServer", "INA219Battery", "LazyBattery", "MAX1704xBattery",
+    "MainsSensor", "PiSugarBattery", "SimulatedBattery", "open_battery", "open_i2c_bus", "swap16",
 ]

@@ -8,6 +8,7 @@ goes through ``swap16``. Getting this wrong reads 7.8 V as 0xF23C * 4 mV, so the
 from __future__ import annotations
 
 import errno
+import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol, TypeVar
@@ -106,3 +107,35 @@ def open_i2c_bus(bus_number: int) -> SMBusLike:
     except OSError as exc:
         raise DeviceDisconnected(f"cannot open I2C bus {bus_number}: {exc.strerror} "
                                  "(enable I2C with raspi-config)", port=f"/dev/i2c-{bus_number}") from exc
+
+
+class LazyBattery:
+    """Opens its battery driver on the first read (and after a failed open), so a HAT missing at start is a
+    failing read the power policy reports, not a crash while the station is being built."""
+
+    def __init__(self, opener: Callable[[], BatteryDevice]) -> None:
+        self._opener = opener
+        self._lock = threading.Lock()
+        self.device: BatteryDevice | None = None
+        self.last_error = ""
+
+    def read(self) -> BatteryReading:
+        with self._lock:
+            try:
+                if self.device is None:
+                    self.device = self._opener()
+                reading = self.device.read()
+            except DeviceError as exc:
+                self.last_error = str(exc)
+                raise
+            self.last_error = ""
+            return reading
+
+    def status(self) -> DeviceStatus:
+        if self.device is None:
+            return DeviceStatus(Health.ABSENT, self.last_error or "not opened yet")
+        return self.device.status()
+
+    def close(self) -> None:
+        if self.device is not None:
+            self.device.close()

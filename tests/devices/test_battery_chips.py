@@ -156,3 +156,23 @@ def test_open_battery_with_inverted_power_loss_pin_overrides_current_sense():
     factory.pin(6).drive_high()
     assert battery.read().on_mains is False
     battery.mains.close()
+
+
+def test_lazy_battery_opens_on_first_read_and_retries_a_failed_open():
+    from device_drivers.battery import LazyBattery
+
+    buses = [None, FakeINA219Bus(voltage_v=7.2)]
+
+    def opener():
+        bus = buses.pop(0)
+        if bus is None:
+            raise DeviceDisconnected("no HAT yet", port="i2c 0x42")
+        return INA219Battery(bus)
+
+    lazy = LazyBattery(opener)
+    assert lazy.status().health is Health.ABSENT
+    with pytest.raises(DeviceDisconnected):
+        lazy.read()
+    assert "no HAT yet" in lazy.last_error
+    assert lazy.read().percent == pytest.approx(50.0)   # (7.2 - 6.0) / 2.4 = 50 %
+    assert lazy.status().health is Health.OK and lazy.last_error == ""

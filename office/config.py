@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from station.config import _build as build_dataclass  # the shared strict TOML -> dataclass loader
+from station.config import build_dataclass  # the shared strict TOML -> dataclass loader
 from station.errors import ConfigError
 
 DB_NAME = "office.db"

@@ -3,7 +3,7 @@
 # Usage: scripts/install-system-deps.sh [test|demo]
 set -euo pipefail
 want=(python3 python3-venv mosquitto)
-[ "${1:-test}" = test ] && want+=(chromium fonts-dejavu-core)
+[ "${1:-test}" = test ] && want+=(chromium fonts-dejavu-core postgresql)
 missing=()
 for pkg in "${want[@]}"; do
   case "$pkg" in
@@ -11,6 +11,7 @@ for pkg in "${want[@]}"; do
     python3-venv) python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=("$pkg") ;;
     mosquitto) command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing+=("$pkg") ;;
     chromium) [ -x /usr/bin/chromium ] || missing+=("$pkg") ;;
+    postgresql) ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=("$pkg") ;;
     *) dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg") ;;
   esac
 done
@@ -25,7 +26,9 @@ echo "Installing Debian packages: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}"
-# The packaged broker must not hold port 1883 for our tests and demo; we start our own.
-if [[ " ${missing[*]} " == *" mosquitto "* ]] && command -v systemctl >/dev/null 2>&1; then
-  systemctl disable --now mosquitto >/dev/null 2>&1 || true
+# The packaged broker and database server must not hold their ports for our tests and demo; we start our own.
+if command -v systemctl >/dev/null 2>&1; then
+  for svc in mosquitto postgresql; do
+    [[ " ${missing[*]} " == *" $svc "* ]] && systemctl disable --now "$svc" >/dev/null 2>&1 || true
+  done
 fi

@@ -170,13 +170,14 @@ def load_config(path: str | Path) -> Config:
 def config_from_dict(raw: dict[str, Any], source: Path | None = None) -> Config:
     """Build a validated ``Config`` from parsed TOML (also used by tests and the demo)."""
     where = str(source) if source else "<config>"
-    config = _build(Config, raw, "", where)
+    config = build_dataclass(Config, raw, "", where)
     config = dataclasses.replace(config, source=source)
     _check_values(config, where)
     return config
 
 
-def _build(cls: type, raw: Any, prefix: str, where: str) -> Any:
+def build_dataclass(cls: type, raw: Any, prefix: str, where: str) -> Any:
+    """Build dataclass ``cls`` from a TOML table strictly (shared by the office config loader)."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: [{prefix.rstrip('.')}] must be a table")
     hints = typing.get_type_hints(cls)
@@ -197,7 +198,7 @@ def _build(cls: type, raw: Any, prefix: str, where: str) -> Any:
 
 def _coerce(hint: Any, value: Any, key: str, where: str) -> Any:
     if dataclasses.is_dataclass(hint):
-        return _build(hint, value, key + ".", where)
+        return build_dataclass(hint, value, key + ".", where)
     args = typing.get_args(hint)
     if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
         inner = [a for a in args if a is not type(None)]

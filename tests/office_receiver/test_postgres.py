@@ -1,6 +1,6 @@
-"""The office database is portable: its DDL and queries compile for PostgreSQL, and, when a PostgreSQL server is
-given in JEMPUT_TEST_POSTGRES_URL (e.g. ``postgresql+psycopg://jemput@127.0.0.1:55432/jemput``; needs the psycopg
-driver), the receiver's main flows run against it for real."""
+"""The office database is portable: its DDL and queries compile for PostgreSQL, and the receiver's main flows run
+against a real PostgreSQL server (a throw-away cluster from tests/pg_server.py, or the server named in
+JEMPUT_TEST_POSTGRES_URL)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,17 @@ from station import packets
 
 from .conftest import running_office
 
-PG_URL = os.environ.get("JEMPUT_TEST_POSTGRES_URL", "")
+
+@pytest.fixture(scope="module")
+def pg_url():
+    url = os.environ.get("JEMPUT_TEST_POSTGRES_URL", "")
+    if url:
+        yield url
+        return
+    from tests.pg_server import postgres_server
+
+    with postgres_server() as started:
+        yield started
 
 
 def test_schema_compiles_for_postgresql():
@@ -34,8 +44,8 @@ def test_schema_compiles_for_postgresql():
     assert "stations.active = true" in boolean
 
 
-@pytest.mark.skipif(not PG_URL, reason="set JEMPUT_TEST_POSTGRES_URL to run the receiver against PostgreSQL")
-def test_receiver_on_postgresql(tmp_path):
+def test_receiver_on_postgresql(tmp_path, pg_url):
+    PG_URL = pg_url  # noqa: N806 - keeps the body readable
     engine = sa.create_engine(PG_URL)
     db.metadata.drop_all(engine)
     engine.dispose()

@@ -82,6 +82,8 @@ def roster_import(file: Path, config_path: Path) -> None:
     click.echo(f"Imported {report.imported} rows, skipped {report.skipped} bad rows.")
     for error in report.errors:
         click.echo(f"line {error.line}: {error.reason}")
+    for warning in report.warnings:
+        click.echo(f"warning line {warning.line}: {warning.reason}")
 
 
 @roster_group.command("find")

@@ -68,6 +68,8 @@ class ImportReport:
     imported: int = 0
     skipped: int = 0
     errors: list[RowError] = field(default_factory=list)
+    warnings: list[RowError] = field(default_factory=list)
+    """Rows imported but worth a look, e.g. a resident living outside the kecamatan that issued their NIK."""
 
 
 def normalise_name(text: str) -> str:
@@ -146,6 +148,9 @@ def _import_stream(conn: sqlite3.Connection, stream: TextIO, progress: Callable[
             report.errors.append(RowError(line, result))
             report.skipped += 1
             continue
+        moved = _moved_warning(result)
+        if moved:
+            report.warnings.append(RowError(line, moved))
         batch.append(result)
         if len(batch) >= batch_rows:
             report.imported += _store_batch(conn, batch, imported_at)
@@ -213,9 +218,16 @@ def _cross_check(nik: Nik, born: date, sex: str, kode_desa: str) -> str:
         return f"NIK birth date {nik.birth_date:%d-%m-%y} disagrees with tanggal_lahir {born.isoformat()}"
     if nik.sex != sex:
         return f"NIK says jenis_kelamin {nik.sex}, column says {sex}"
-    if not kode_desa.startswith(nik.kode_kecamatan + "."):
-        return f"kode_desa {kode_desa} is not in the NIK's kecamatan {nik.kode_kecamatan}"
     return ""
+
+
+def _moved_warning(resident: Resident) -> str:
+    """A NIK keeps the kecamatan where it was issued when its holder moves, so a mismatch is only a warning:
+    rejecting the row would leave a real resident impossible to find at the session."""
+    nik_kecamatan = f"{resident.nik[0:2]}.{resident.nik[2:4]}.{resident.nik[4:6]}"
+    if resident.kode_desa.startswith(nik_kecamatan + "."):
+        return ""
+    return f"kode_desa {resident.kode_desa} is not in the NIK's kecamatan {nik_kecamatan} (moved?); imported"
 
 
 def _parse_date(text: str) -> date | None:

@@ -47,7 +47,7 @@ def test_bad_rows_are_reported_by_line_and_skipped(kit, conn, tmp_path):
         kit.resident_row(2)[:2] + ["1990-05-13"] + kit.resident_row(2)[3:],        # 4 birth date disagrees
         kit.resident_row(3)[:3] + ["L"] + kit.resident_row(3)[4:],                 # 5 sex disagrees
         kit.resident_row(4)[:4] + ["61.06.01.0000", "x"],                      # 6 bad kode_desa
-        kit.resident_row(5)[:4] + ["61.06.02.2001", "x"],                      # 7 other kecamatan
+        kit.resident_row(5)[:4] + ["61.06.02.2001", "x"],                      # 7 other kecamatan: warning
         kit.resident_row(6)[:5],                                               # 8 missing column
         good,                                                              # 9 duplicate NIK
         kit.resident_row(7)[:1] + [""] + kit.resident_row(7)[2:],                  # 10 empty nama
@@ -56,20 +56,21 @@ def test_bad_rows_are_reported_by_line_and_skipped(kit, conn, tmp_path):
         kit.resident_row(10, kec="61.06.03"),                                  # 13 good
     ]
     report = import_roster(conn, kit.write_csv(tmp_path / "r.csv", rows), today=TODAY)
-    assert (report.imported, report.skipped) == (2, 10)
+    assert (report.imported, report.skipped) == (3, 9)
     reasons = {e.line: e.reason for e in report.errors}
-    assert sorted(reasons) == list(range(3, 13))
+    assert sorted(reasons) == [3, 4, 5, 6, 8, 9, 10, 11, 12]
+    # A NIK keeps the kecamatan that issued it when its holder moves: imported, with a warning.
+    assert [(w.line, "not in the NIK's kecamatan 61.06.01" in w.reason) for w in report.warnings] == [(7, True)]
     assert "invalid NIK" in reasons[3] and "angka" in reasons[3]
     assert "NIK birth date 12-05-90 disagrees with tanggal_lahir 1990-05-13" in reasons[4]
     assert "NIK says jenis_kelamin P, column says L" in reasons[5]
     assert "invalid kode_desa" in reasons[6]
-    assert "not in the NIK's kecamatan 61.06.01" in reasons[7]
     assert "missing columns: 5 of 6" in reasons[8]
     assert "duplicate NIK" in reasons[9] and "line 2" in reasons[9]
     assert "empty nama" in reasons[10]
     assert "invalid tanggal_lahir" in reasons[11]
     assert "invalid jenis_kelamin" in reasons[12]
-    assert count_residents(conn) == 2
+    assert count_residents(conn) == 3
 
 
 def test_invalid_nik_reason_names_the_part(kit, conn):

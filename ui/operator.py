@@ -35,21 +35,21 @@ def login() -> Any:
 @bp.route("/login/<username>", methods=["GET", "POST"])
 def pin(username: str) -> Any:
     from station.operators import OperatorLocked, WrongPin, authenticate, list_operators
+    from station.operators import locked_until as lock_end
 
     with db() as conn:
         op = next((o for o in list_operators(conn) if o.username == username), None)
+        until = lock_end(conn, op.id) if op is not None else None
     if op is None:
         abort(404)
-    error, locked_until = None, None
-    if request.method == "POST":
+    error, locked_until = None, local_time(until) if until else None
+    if request.method == "POST" and locked_until is None:
         entered = request.form.get("pin", "")
         try:
             with db() as conn:
                 op = authenticate(conn, username, entered)
         except WrongPin as exc:
             error = _("Wrong PIN. %(n)d attempts left.", n=exc.remaining_attempts)
-            if exc.remaining_attempts <= 0:
-                locked_until = None
         except OperatorLocked as exc:
             locked_until = local_time(exc.until)
         else:

@@ -32,6 +32,8 @@ class StationSection:
     """Station Ed25519 private key (PEM, mode 0600); default ``<data_dir>/keys/station.key``."""
     retention_days: int = 30
     """Acknowledged packets are purged from disk after this many days."""
+    min_free_mb: int = 50
+    """No new enrollment starts with less free space than this on the data disk."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,8 @@ class FingerprintSection:
     baudrate: int = 57600
     address: int = 0xFFFFFFFF
     password: int = 0
+    model: str = ""
+    """``R307``, ``R503``, ``AS608`` or ``ZFM-20``; empty = ask the part (costs a round trip per connection)."""
     quality_threshold: int = 40
     """Minimum 0-100 quality score accepted for a finger."""
     max_attempts: int = 3
@@ -103,9 +107,12 @@ class BatterySection:
     """``ina219``, ``max1704x``, ``pisugar`` or ``none``."""
     bus: int = 1
     """I2C bus number."""
-    address: int = 0x42
+    address: int | None = None
+    """I2C address; none = the chip's usual one (0x42 INA219, 0x36 MAX17040/48)."""
     power_loss_pin: int | None = None
-    """BCM GPIO that reads high while mains power is present; none = unknown."""
+    """BCM GPIO that tells whether mains power is present; none = unknown."""
+    power_loss_active_high: bool = True
+    """True if the pin reads high while mains is present (false for boards that pull it low)."""
     pisugar_host: str = "127.0.0.1"
     pisugar_port: int = 8423
 
@@ -150,7 +157,7 @@ class Config:
         return token
 
 
-_NOT_KEYS = {"source"}
+_NOT_KEYS = {(("Config"), "source")}  # (dataclass name, field) pairs that are not TOML keys
 
 
 def load_config(path: str | Path) -> Config:
@@ -181,7 +188,7 @@ def build_dataclass(cls: type, raw: Any, prefix: str, where: str) -> Any:
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: [{prefix.rstrip('.')}] must be a table")
     hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in _NOT_KEYS}
+    fields = {f.name: f for f in dataclasses.fields(cls) if (cls.__name__, f.name) not in _NOT_KEYS}
     unknown = sorted(set(raw) - set(fields))
     if unknown:
         raise ConfigError(f"{where}: unknown key '{prefix}{unknown[0]}'")
@@ -236,6 +243,8 @@ def _check_values(config: Config, where: str) -> None:
     p = config.power
     if not 0 <= p.shutdown_percent < p.stop_percent < p.warn_percent <= 100:
         fail("power", "needs 0 <= shutdown_percent < stop_percent < warn_percent <= 100")
+    if config.devices.fingerprint.model not in ("", "R307", "R503", "AS608", "ZFM-20"):
+        fail("devices.fingerprint.model", "must be 'R307', 'R503', 'AS608', 'ZFM-20' or empty (ask the part)")
     if not 0 <= config.devices.fingerprint.quality_threshold <= 100:
         fail("devices.fingerprint.quality_threshold", "must be 0-100")
     if config.office.public_key and not config.office.public_key.startswith("age1"):

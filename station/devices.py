@@ -173,7 +173,8 @@ class DeviceHub:
             self._states["fingerprint"] = DeviceState(Health.ABSENT, f"fingerprint driver not installed: {exc}")
             return
         baudrate = 57600 if self.simulate else cfg.baudrate
-        self.sensor = R30xSensor(port, baudrate=baudrate, address=cfg.address, password=cfg.password)
+        model = "R307" if self.simulate else (cfg.model or None)
+        self.sensor = R30xSensor(port, baudrate=baudrate, address=cfg.address, password=cfg.password, model=model)
 
     def _open_pad(self, port: str, baudrate: int) -> None:
         self._pad_port, self._pad_baudrate = port, baudrate
@@ -203,12 +204,13 @@ class DeviceHub:
             return
         if cfg.kind == "none":
             return
-        address = 0x36 if cfg.kind == "max1704x" and cfg.address == 0x42 else cfg.address  # 0x42 is INA219's
+        address = cfg.address  # None: the chip's usual address
 
         def opener() -> BatteryDevice:
             device = open_battery(cfg.kind, bus=cfg.bus, address=address, power_loss_pin=cfg.power_loss_pin,
                                   pisugar_host=cfg.pisugar_host, pisugar_port=cfg.pisugar_port,
-                                  pin_factory=self._pin_factory)
+                                  pin_factory=self._pin_factory,
+                                  power_loss_active_high=cfg.power_loss_active_high)
             assert device is not None
             return device
 

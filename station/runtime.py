@@ -261,6 +261,7 @@ def build_station(config: Config, *, simulate: bool = False,
     enrollment = EnrollmentService(
         conn, station_id=config.station.id, recipient=config.office.public_key, signing_key=signing_key,
         outbox=outbox, bus=bus, software_version=software_version(), lock=lock,
+        min_free_mb=config.station.min_free_mb,
     )
     station = Station(config=config, conn=conn, db_lock=lock, bus=bus, signing_key=signing_key, outbox=outbox,
                       enrollment=enrollment, simulate=simulate)

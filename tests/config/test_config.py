@@ -54,6 +54,20 @@ def test_bad_config_names_key_and_file(tmp_path, text, needle):
     assert str(path) in str(err.value)
 
 
+def test_nested_key_named_source_is_a_real_key(tmp_path):
+    config = load_config(write(tmp_path, MINIMAL + '[devices.camera]\nsource = "/dev/video2"\n'))
+    assert config.devices.camera.source == "/dev/video2"
+    assert config.source == tmp_path / "station.toml"
+    with pytest.raises(ConfigError, match="unknown key 'source'"):
+        load_config(write(tmp_path, 'source = "x"\n' + MINIMAL))
+
+
+def test_battery_address_defaults_to_the_chips_own(tmp_path):
+    config = load_config(write(tmp_path, MINIMAL + '[devices.battery]\nkind = "max1704x"\n'))
+    assert config.devices.battery.address is None
+    assert config.devices.battery.power_loss_active_high is True
+
+
 def test_missing_file_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "nope.toml")

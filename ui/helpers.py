@@ -46,7 +46,7 @@ def login_required(view: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(view)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         if current_operator() is None:
-            if request.accept_mimetypes.best == "text/event-stream" or request.path.startswith("/api/"):
+            if request.path.startswith(("/api/", "/camera/")):
                 return {"error": "login required"}, 401
             return redirect(url_for("operator.login"))
         return view(*args, **kwargs)

@@ -45,11 +45,12 @@ def station_status(station: Any) -> dict[str, Any]:
     }
     with station.db_lock:
         stats = _as_dict(_call(station.outbox, "stats"))
+        last = _call(station.outbox, "last_acknowledged")
     uploader = getattr(station, "uploader", None)
     sync = _as_dict(_call(uploader, "progress")) if uploader is not None else {}
-    if not sync and uploader is not None:
-        sync = _as_dict(getattr(uploader, "progress_snapshot", None))
-    online = sync.get("online")
+    state = sync.get("state")
+    online = None if state is None else (False if sync.get("last_error") or state == "backoff" else
+                                         (True if state == "uploading" else None))
     return {
         "power": {
             "on_mains": power.get("on_mains"),
@@ -64,8 +65,10 @@ def station_status(station: Any) -> dict[str, Any]:
             "pending_bytes": stats.get("pending_bytes", 0),
             "acknowledged_total": stats.get("acknowledged_total", 0),
         },
-        "network": {"uploader": uploader is not None, "online": online},
-        "last_upload": _iso(sync.get("last_success") or sync.get("last_upload")),
+        "network": {"uploader": uploader is not None, "online": online, "state": state,
+                    "last_error": sync.get("last_error")},
+        "last_upload": _iso(getattr(last, "acknowledged_at", None)),
+        "last_upload_local": _local_hhmm(getattr(last, "acknowledged_at", None)),
         "ts": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
@@ -85,3 +88,7 @@ def _iso(value: Any) -> str | None:
     if value is None:
         return None
     return value.isoformat(timespec="seconds") if isinstance(value, datetime) else str(value)
+
+
+def _local_hhmm(value: Any) -> str | None:
+    return value.astimezone().strftime("%H:%M") if isinstance(value, datetime) else None

@@ -104,3 +104,30 @@ def test_unplugged_sensor_says_so_and_the_step_continues_after_replug(kiosk: Any
     expect(banner).to_be_hidden(timeout=15_000)
     expect(page.locator("#fingers")).to_have_attribute("data-current", SECOND.code, timeout=15_000)
     assert finger_info(station, draft_id, FIRST)["attempts"] == 1
+
+
+def test_going_back_and_cancelling_ask_first(kiosk: Any, station: Any, page: Any, shots: Any) -> None:
+    draft_id = reach_fingers(page, kiosk.url, station)
+    nik = station.demo.sample_niks[0]
+
+    # Retake the photo: asked first; "No" keeps us here.
+    page.locator("form[action$='/back/photo'] button").click()
+    expect(page.locator("#confirm-modal")).to_be_visible()
+    page.locator("#confirm-no").click()
+    assert page.url.endswith("/fingerprints")
+    page.locator("form[action$='/back/photo'] button").click()
+    page.locator("#confirm-yes").click()
+    page.wait_for_url("**/photo")
+    page.reload()  # the server's draft is the truth: a reload stays on the step
+    assert page.url.endswith("/photo")
+    expect(page.locator("#photo-done")).to_be_visible(timeout=30_000)
+
+    page.locator("[data-open='cancel-modal']").click()
+    check_layout(page, "cancel modal")
+    shots(page, "23-cancel")
+    page.locator("#cancel-modal button[value='resident_left']").click()
+    page.wait_for_url("**/search")
+    assert str(station.enrollment.get(draft_id).status) == "cancelled"
+    # the resident can be recorded later: the NIK is free again
+    tap_digits(page, nik)
+    expect(page.locator(f"[data-start='{nik}']")).to_be_visible()

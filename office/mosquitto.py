@@ -56,7 +56,8 @@ def conf_text(out_dir: Path, *, port: int, bind: str, tls: TlsFiles | None, pers
         "allow_anonymous false",
         f"acl_file {out_dir / 'acl'}",
         f"max_packet_size {max_packet_size_bytes}",
-        "max_queued_messages 1000",
+        "max_queued_messages 10000",
+        "max_inflight_messages 100",
     ]
     if run_as_user:
         lines.append(f"user {run_as_user}")

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from paho.mqtt.enums import CallbackAPIVersion
 
-from office.mosquitto import OFFICE_USER, generate_config
+from office.mosquitto import OFFICE_USER, TlsFiles, generate_config
 
 # Test modules import link_helpers / proxy from this folder (pytest runs with --import-mode=importlib).
 sys.path.insert(0, str(Path(__file__).parent))
@@ -50,12 +50,12 @@ def wait_for(predicate: Any, timeout_s: float, interval_s: float = 0.05, what: s
 class Broker:
     """A Mosquitto process we can kill and restart on the same port (retained messages persist in its dir)."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, tls: TlsFiles | None = None) -> None:
         if not Path(MOSQUITTO).exists():
             pytest.fail(f"{MOSQUITTO} not found: install the Debian package 'mosquitto'")
         self.dir = workdir
         self.port = free_port()
-        self.passwords = generate_config(workdir, port=self.port, users=STATIONS,
+        self.passwords = generate_config(workdir, port=self.port, users=STATIONS, tls=tls,
                                          run_as_user=getpass.getuser(), persistence=True)
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = workdir / "mosquitto.log"

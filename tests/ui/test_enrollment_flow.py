@@ -114,6 +114,12 @@ def test_full_enrollment_ends_sealed_in_outbox(kiosk: Any, station: Any, page: A
 
     expect(page.locator("#sigpad")).to_be_visible()
     check_layout(page, "signature")
+    page.locator("#sig-accept").click()  # nothing signed yet: refused, with the reason
+    expect(page.locator(".flash.warn")).to_contain_text("Belum ada tanda tangan")
+    station.devices.simulator.sign()
+    wait_until(lambda: int(page.locator("#sigpad").get_attribute("data-points") or 0) > 50, what="live ink")
+    page.locator("#sig-redo").click()  # redo: the ink is gone, on screen and on the station
+    expect(page.locator("#sigpad")).to_have_attribute("data-points", "0")
     station.devices.simulator.sign()
     wait_until(lambda: int(page.locator("#sigpad").get_attribute("data-points") or 0) > 50, what="live ink")
     shots(page, "12-signature")
@@ -140,6 +146,10 @@ def test_full_enrollment_ends_sealed_in_outbox(kiosk: Any, station: Any, page: A
     expect(page.locator(f"[data-packet='{packet_id}']")).to_be_visible()
     shots(page, "15-queue")
     check_layout(page, "queue")
+    station.devices.simulator.cut_mains()  # the top bar follows the power state by SSE
+    expect(page.locator("#st-mains")).to_be_hidden(timeout=10_000)
+    station.devices.simulator.restore_mains()
+    expect(page.locator("#st-mains")).to_be_visible(timeout=10_000)
     page.goto(base + "/report")
     expect(page.locator("#r-today")).to_have_text("1")
     shots(page, "16-report")

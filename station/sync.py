@@ -105,6 +105,7 @@ class Uploader:
         """Stop within about one body piece (the in-flight request is abandoned; the office keeps its offset)."""
         self._stop.set()
         self._trigger.set()
+        self.client.close()       # wakes a thread blocked in recv() at once instead of after the timeout
         if self._thread is not None:
             self._thread.join(timeout_s)
             self._thread = None
@@ -179,6 +180,8 @@ class Uploader:
             except Stopped:
                 return
             except (UploadFailed, LinkError, IntegrityError) as exc:
+                if self._stop.is_set():
+                    return            # our own stop broke the request: not the link's fault
                 self._failed(item, exc, result)
                 if not getattr(exc, "rejected", False):
                     return

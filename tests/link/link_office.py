@@ -63,7 +63,7 @@ def open_outbox(data_dir: Path) -> Outbox:
 
 
 def queue_packets(office: Office, data_dir: Path, count: int, *, photo_bytes: int = 30_000,
-                  station: str = "kph-01") -> list[str]:
+                  station: str = "kph-01", first_nik: int = 0) -> list[str]:
     """Seal ``count`` real packets to the office and queue them in the station's outbox, oldest first."""
     outbox = open_outbox(data_dir)
     ids = []
@@ -80,8 +80,9 @@ def queue_packets(office: Office, data_dir: Path, count: int, *, photo_bytes: in
                                     signing_key=office.station_key)
         write_durably(outbox.path_for(packet_id), data)
         with store.transaction(outbox.conn):
-            outbox.insert_sealed(outbox.conn, packet_id=packet_id, nik=f"6106014501900{i:03d}", session_id=None,
-                                 size_bytes=len(data), sha256=packets.packet_sha256(data), created_at=created)
+            outbox.insert_sealed(outbox.conn, packet_id=packet_id, nik=f"6106014501900{first_nik + i:03d}",
+                                 session_id=None, size_bytes=len(data), sha256=packets.packet_sha256(data),
+                                 created_at=created)
         ids.append(packet_id)
     outbox.conn.close()
     return ids

@@ -91,8 +91,8 @@ class ThrottlingProxy:
 
     def _pump(self, src: socket.socket, dst: socket.socket, upstream: bool) -> None:
         pacer = self.up if upstream else self.down
-        src.settimeout(0.2)
         try:
+            src.settimeout(0.2)
             while not self._closed.is_set():
                 if self.stalled.is_set():
                     time.sleep(0.05)

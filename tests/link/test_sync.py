@@ -183,3 +183,21 @@ def test_power_policy_pauses_and_sync_now_resumes(office: Office, data_dir: Path
     finally:
         uploader.stop()
     assert sorted(office.stored_packet_ids()) == sorted(ids)
+
+
+def test_chunks_shrink_on_a_slow_link_and_grow_on_a_fast_one(office: Office, data_dir: Path) -> None:
+    [slow_id] = queue_packets(office, data_dir, 1, photo_bytes=200_000)
+    proxy = ThrottlingProxy(office.server.port, rate_bps=1_000_000)          # 64 KB takes ~0.5 s
+    policy = ChunkPolicy(initial_bytes=64 * 1024, min_bytes=16 * 1024, max_bytes=1024 * 1024, target_s=0.2)
+    uploader = make_uploader(office, open_outbox(data_dir), proxy.url, chunk=policy)
+    try:
+        assert uploader.run_once().acknowledged == [slow_id]
+        slow_chunk = uploader.chunk_bytes
+        assert slow_chunk < 64 * 1024                                          # chunks over 0.4 s: halved
+        proxy.set_rate(None)                                                   # the link becomes fast
+        [fast_id] = queue_packets(office, data_dir, 1, photo_bytes=400_000, first_nik=100)
+        assert uploader.run_once().acknowledged == [fast_id]
+        assert uploader.chunk_bytes > 2 * slow_chunk                           # chunks under 0.1 s: doubled
+    finally:
+        proxy.close()
+    assert sorted(office.stored_packet_ids()) == sorted([slow_id, fast_id])

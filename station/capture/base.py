@@ -1,0 +1,83 @@
+"""What every capture worker shares: the thread, the published state, the draft, and the in-memory previews."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+class PreviewCache:
+    """Plaintext captures kept in memory only, per draft, for the review screen (never written to disk)."""
+
+    def __init__(self) -> None:
+        self._items: dict[tuple[str, str], bytes] = {}
+        self._lock = threading.Lock()
+
+    def put(self, draft_id: str, kind: str, data: bytes) -> None:
+        with self._lock:
+            self._items[(draft_id, kind)] = data
+
+    def photo(self, draft_id: str) -> bytes | None:
+        return self._items.get((draft_id, "photo"))
+
+    def signature(self, draft_id: str) -> bytes | None:
+        return self._items.get((draft_id, "signature"))
+
+    def forget(self, draft_id: str) -> None:
+        with self._lock:
+            for key in [k for k in self._items if k[0] == draft_id]:
+                del self._items[key]
+
+
+class Worker:
+    """A background thread bound to one draft; ``stop()`` is idempotent and bounded."""
+
+    kind = "worker"
+
+    def __init__(self, coordinator: Any, draft_id: str) -> None:
+        self.coordinator = coordinator
+        self.station = coordinator.station
+        self.draft_id = draft_id
+        self._stop = threading.Event()
+        self._state: dict[str, Any] = {"state": "starting"}
+        self._thread = threading.Thread(target=self._guarded, name=f"capture-{self.kind}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, wait_s: float = 3.0) -> None:
+        self._stop.set()
+        self._wake()
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(timeout=wait_s)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive() and not self._stop.is_set()
+
+    def _wake(self) -> None:
+        """Wake anyone waiting on this worker (preview streams)."""
+
+    def state(self) -> dict[str, Any]:
+        return dict(self._state)
+
+    def publish(self, **data: Any) -> None:
+        self._state = data
+        self.station.bus.publish(f"capture.{self.kind}", draft_id=self.draft_id, **data)
+
+    def draft(self) -> Any:
+        with self.station.db_lock:
+            return self.station.enrollment.get(self.draft_id)
+
+    def _guarded(self) -> None:
+        try:
+            self.run()
+        except Exception as exc:  # noqa: BLE001 - a crashed worker must say so on screen, not vanish
+            log.exception("%s capture failed", self.kind)
+            self.publish(state="error", message=str(exc))
+
+    def run(self) -> None:
+        raise NotImplementedError

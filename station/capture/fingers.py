@@ -1,0 +1,129 @@
+"""Fingerprints: sensor image -> quality score and the sensor's own verdict; up to ``max_attempts`` per finger, then
+the best is kept and flagged; waits for the finger to be lifted between attempts; survives an unplugged sensor."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import cv2
+
+from station.capture.base import Worker
+from station.errors import JemputError
+from station.fingers import Finger
+
+log = logging.getLogger(__name__)
+
+
+class FingerCapture(Worker):
+    """Captures the draft's next finger until all ten are done (or excepted); survives unplugging the sensor."""
+
+    kind = "finger"
+    LIFT_POLL_S = 0.3
+
+    def __init__(self, coordinator: Any, draft_id: str) -> None:
+        super().__init__(coordinator, draft_id)
+        cfg = self.station.config.devices.fingerprint
+        self.threshold = cfg.quality_threshold
+        self.max_attempts = cfg.max_attempts
+        self._attempts: dict[Finger, list[tuple[int, bytes]]] = {}
+        self._skipped: set[Finger] = set()
+
+    def skip(self, finger: Finger) -> None:
+        """The operator is recording an exception for ``finger``: do not accept a capture for it."""
+        self._skipped.add(finger)
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            draft = self.draft()
+            finger = draft.next_finger
+            if str(draft.step) != "fingerprints" or finger is None:
+                self.publish(state="complete")
+                return
+            if finger in self._skipped:
+                self._stop.wait(0.2)
+                continue
+            try:
+                with self.station.devices.fingerprint() as sensor:
+                    self._attempt(sensor, finger)
+            except Exception as exc:  # noqa: BLE001 - DeviceUnavailable/DeviceError: tell, wait, retry
+                if self._stop.is_set():
+                    return
+                log.info("fingerprint sensor unavailable: %s", exc)
+                self.publish(state="device_missing", device="fingerprint", finger=finger.code, message=str(exc))
+                self._stop.wait(1.0)
+
+    def _attempt(self, sensor: Any, finger: Finger) -> None:
+        from device_drivers.errors import DeviceTimeout
+        from station.quality.fingerprint import fingerprint_score
+
+        tries = self._attempts.setdefault(finger, [])
+        if self._state.get("state") != "waiting" or self._state.get("finger") != finger.code:
+            self.publish(state="waiting", finger=finger.code, attempt=len(tries) + 1, max_attempts=self.max_attempts,
+                         last_score=tries[-1][0] if tries else None)
+        try:
+            image = sensor.capture_image(timeout=1.0)
+        except DeviceTimeout:
+            return  # no finger yet
+        if finger in self._skipped or self.draft().next_finger != finger:
+            return  # an exception was recorded for this finger meanwhile: this touch is for the next one
+        verdict = self._template_verdict(sensor)
+        quality = fingerprint_score(image, sensor_ok=verdict)
+        ok, buf = cv2.imencode(".png", image)
+        if not ok:
+            raise JemputError("could not encode the fingerprint image")
+        tries.append((int(quality.score), buf.tobytes()))
+        good = quality.score >= self.threshold and verdict
+        if good or len(tries) >= self.max_attempts:
+            self._accept(finger, forced=not good)
+        else:
+            self.publish(state="retry", finger=finger.code, attempt=len(tries) + 1, max_attempts=self.max_attempts,
+                         score=int(quality.score), reasons=list(quality.reasons))
+        self._wait_lift(sensor)
+
+    @staticmethod
+    def _template_verdict(sensor: Any) -> bool:
+        """Whether the sensor itself can extract features from the image (Img2Tz, the first half of
+        ``create_template``); its "too messy" / "too few features" answers are a verdict, not a fault."""
+        from device_drivers.fingerprint.protocol import ImageQualityError
+
+        try:
+            if hasattr(sensor, "image_ok"):
+                return bool(sensor.image_ok())
+            sensor.create_template()
+        except ImageQualityError:
+            return False
+        return True
+
+    def _accept(self, finger: Finger, *, forced: bool) -> None:
+        tries = self._attempts[finger]
+        score, png = max(tries, key=lambda t: t[0])
+        draft = self.draft()
+        if draft.next_finger != finger or finger in self._skipped:
+            return  # the operator recorded an exception meanwhile
+        with self.station.db_lock:
+            self.station.enrollment.accept_finger(self.draft_id, finger, png, score=score, attempts=len(tries),
+                                                  force_captured=forced)
+        self.publish(state="accepted", finger=finger.code, score=score, attempts=len(tries), forced=forced)
+
+    def _wait_lift(self, sensor: Any) -> None:
+        """Wait until the finger is off the glass, so one touch is never taken as two attempts."""
+        while not self._stop.is_set() and finger_present(sensor):
+            self._stop.wait(self.LIFT_POLL_S)
+
+
+def finger_present(sensor: Any) -> bool:
+    """GenImg without the slow image upload: the sensor answers "no finger" or takes an image.
+
+    Uses the driver's ``finger_present()`` when it has one; otherwise sends GenImg through the driver's command
+    path (the R30x protocol has no cheaper presence check).
+    """
+    if hasattr(sensor, "finger_present"):
+        return bool(sensor.finger_present())
+    from device_drivers.fingerprint.protocol import Instruction, NoFinger
+
+    try:
+        sensor._command(Instruction.GEN_IMG, expected="a finger image (GenImg)")
+    except NoFinger:
+        return False
+    return True

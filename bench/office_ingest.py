@@ -105,7 +105,7 @@ def bare_subscriber(port: int, password: str, expected: int) -> tuple[mqtt.Clien
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stations", type=int, default=20)
-    parser.add_argument("--messages", type=int, default=200, help="status messages per station")
+    parser.add_argument("--messages", type=int, default=400, help="status messages per station")
     args = parser.parse_args()
     stations = [f"kph-{i:02d}" for i in range(1, args.stations + 1)]
     total = len(stations) * args.messages

@@ -141,9 +141,13 @@ class TelemetryWriter:
         for key, table in targets[:1]:
             if rows[key]:
                 conn.execute(sa.insert(table), rows[key])
+        by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for station, values in updates.items():
             if values:
-                conn.execute(sa.update(station_status).where(station_status.c.station == station).values(**values))
+                by_shape.setdefault(tuple(sorted(values)), []).append({"b_station": station, **values})
+        for shape, params in by_shape.items():   # one executemany per set of columns, not one UPDATE per station
+            stmt = sa.update(station_status).where(station_status.c.station == sa.bindparam("b_station"))
+            conn.execute(stmt.values({c: sa.bindparam(c) for c in shape}), params)
         for key, table in targets[1:]:
             if rows[key]:
                 conn.execute(sa.insert(table), rows[key])

@@ -244,7 +244,13 @@ class Telemetry:
             return
         self._check_requested = False
         self._last_check = now
-        status = build_status(self._snapshot(), station=self.config.station.id,
+        try:
+            snapshot = self._snapshot()
+        except Exception as exc:  # a busy database must not silence the relay: keep the last status, retry soon
+            log.warning("station snapshot failed (%s); retrying in 10 s", exc)
+            self._next_periodic = now + min(10.0, self._mqtt.status_interval_s)
+            return
+        status = build_status(snapshot, station=self.config.station.id,
                               district=self.config.station.district, data_dir=self.config.station.data_dir)
         for type_, severity, detail in derive_events(self._last_built, status,
                                                       warn_percent=self.config.power.warn_percent,

@@ -156,3 +156,26 @@ def test_refused_command_is_logged(broker: Broker, office_listener: Listener, da
         assert any("refused command" in r.message and forged["id"] in r.message for r in caplog.records)
     finally:
         tel.stop()
+
+
+def test_failing_snapshot_does_not_stop_the_relay(broker: Broker, office_listener: Listener, data_dir: Path) -> None:
+    calls = {"n": 0}
+
+    def flaky() -> dict:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("database is locked")
+        return snapshot()
+
+    bus = EventBus()
+    tel = Telemetry(station_config(broker.port, data_dir), station_snapshot=flaky, bus=bus, office_verify_key=None,
+                    on_command=None, password=broker.passwords["kph-01"])
+    tel.start()
+    try:
+        wait_for(lambda: office_listener.on(PREFIX + "state") == [b"online"], 10, what="online despite the error")
+        wait_for(lambda: calls["n"] >= 1, 5)
+        bus.publish("outbox.changed")                      # the next change retries the snapshot
+        status = wait_for(lambda: office_listener.json_on(PREFIX + "status"), 5, what="status after a retry")
+        assert status[0]["queue"]["pending"] == 3
+    finally:
+        tel.stop()

@@ -70,9 +70,26 @@ def start() -> Any:
     existing = next((d for d in _service().active_drafts() if d.nik == nik), None)
     if existing is not None:
         return redirect(_step_url(existing))
-    with db():
-        draft = _service().start(sess.id, resident, current_operator())
+    from station.enrollment import DuplicateResident, StartRefused
+
+    try:
+        with db():
+            draft = _service().start(sess.id, resident, current_operator())
+    except DuplicateResident:
+        flash(_("%(name)s is already recorded at this station.", name=resident.nama), "warn")
+        return redirect(url_for("operator.search"))
+    except StartRefused as exc:
+        flash(_start_refused_message(str(exc)), "warn")
+        return redirect(url_for("operator.search"))
     return redirect(_step_url(draft))
+
+
+def _start_refused_message(detail: str) -> str:
+    power = getattr(kiosk().station, "power", None)
+    if power is not None and not power.allows_new_enrollment():
+        return _("The battery is too low to start a new recording. Connect mains power; a recording already "
+                 "started can be finished.")
+    return _("New recordings are paused: %(why)s", why=detail)
 
 
 @bp.get("/<draft_id>")

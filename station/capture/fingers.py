@@ -78,7 +78,8 @@ class FingerCapture(Worker):
             self._accept(finger, forced=not good)
         else:
             self.publish(state="retry", finger=finger.code, attempt=len(tries) + 1, max_attempts=self.max_attempts,
-                         score=int(quality.score), reasons=list(quality.reasons))
+                         score=int(quality.score), reasons=list(quality.reasons),
+                         hints_id=quality.hints("id"), hints_en=quality.hints("en"))
         self._wait_lift(sensor)
 
     @staticmethod

@@ -3,6 +3,7 @@ captured (exception confirmed by the operator's PIN), and the sensor unplugged i
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -131,3 +132,31 @@ def test_going_back_and_cancelling_ask_first(kiosk: Any, station: Any, page: Any
     # the resident can be recorded later: the NIK is free again
     tap_digits(page, nik)
     expect(page.locator(f"[data-start='{nik}']")).to_be_visible()
+
+
+def test_low_battery_refuses_a_new_recording_with_a_clear_message(kiosk: Any, station: Any, page: Any,
+                                                                   shots: Any) -> None:
+    from tests.ui.conftest import wait_until
+    from tests.ui.kiosk_steps import find_by_nik, login, open_session
+
+    base, demo = kiosk.url, station.demo
+    login(page, base)
+    open_session(page, base, demo.villages[0])
+    sim = station.devices.simulator
+    sim.battery.set_percent(8)
+    sim.cut_mains()
+    wait_until(lambda: not station.power.allows_new_enrollment(), what="the power policy to stop new work")
+    expect(page.locator("#st-power")).to_have_class(re.compile(r"\bbad\b"))  # the top bar shows it too
+    find_by_nik(page, demo.sample_niks[0])
+    page.locator(f"[data-start='{demo.sample_niks[0]}']").click()
+    page.wait_for_url("**/search")
+    expect(page.locator(".flash.warn")).to_contain_text("Baterai terlalu lemah")
+    shots(page, "24-battery-low")
+    assert station.enrollment.active_drafts() == []
+
+    sim.restore_mains()
+    sim.battery.set_percent(60)
+    wait_until(lambda: station.power.allows_new_enrollment(), what="the power policy to allow work again")
+    find_by_nik(page, demo.sample_niks[0])
+    page.locator(f"[data-start='{demo.sample_niks[0]}']").click()
+    page.wait_for_url("**/confirm")

@@ -235,9 +235,12 @@
         const m = $("#finger-meter");
         m.className = "w" + Math.min(100, Math.round(d.score / 10) * 10) + (d.state === "retry" ? " low" : "");
       }
-      if (d.state === "waiting" && d.last_score !== null && d.last_score !== undefined) setState("retry", msgs.retry.replace("{score}", d.last_score), "waiting");
+      if (d.state === "waiting" && d.last_score !== null && d.last_score !== undefined) setState("retry", msgs.retry.replace("{score}", d.last_score) + " " + msgs.place, "waiting");
       else if (d.state === "waiting") setState("waiting", msgs.place);
-      else if (d.state === "retry") setState("retry", msgs.retry.replace("{score}", d.score) + " " + msgs.lift);
+      else if (d.state === "retry") {
+        const hints = (lang === "en" ? d.hints_en : d.hints_id) || [];
+        setState("retry", msgs.retry.replace("{score}", d.score) + " " + (hints.length ? hints[0] + "." : msgs.wipe) + " " + msgs.lift);
+      }
       else if (d.state === "accepted") { setState("ok", d.forced ? msgs.forced : msgs.ok, "accepted"); setTimeout(() => window.location.reload(), 300); }
       else if (d.state === "complete") window.location.reload();
       else if (d.state === "error") setState("bad", d.message, "error");

@@ -74,6 +74,8 @@ class SignatureCapture(Worker):
                                          points=[self._norm(p) for p in points])
                 if self._state.get("state") != "signing":
                     self.publish(state="signing", points=total)
+            elif self._state.get("state") == "device_missing":
+                self.publish(state="waiting", points=len(self._points))  # the pad is back
 
     def accept(self) -> Any | None:
         """Seal the signature if it passes; otherwise return the ``SignatureQuality`` that says why not."""

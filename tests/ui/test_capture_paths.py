@@ -6,9 +6,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import cv2
 import pytest
 from playwright.sync_api import expect
 
+from device_drivers.fingerprint.synthetic import synthetic_fingerprint
 from station.fingers import CAPTURE_ORDER, Finger
 from tests.ui.kiosk_steps import check_layout, reach_fingers, tap_digits
 
@@ -160,3 +162,38 @@ def test_low_battery_refuses_a_new_recording_with_a_clear_message(kiosk: Any, st
     find_by_nik(page, demo.sample_niks[0])
     page.locator(f"[data-start='{demo.sample_niks[0]}']").click()
     page.wait_for_url("**/confirm")
+
+
+def test_camera_and_signature_pad_unplugged_mid_step(kiosk: Any, station: Any, page: Any, shots: Any) -> None:
+    from tests.ui.kiosk_steps import find_by_nik, login, open_session, start_recording, wait_photo_captured
+
+    base, demo, sim = kiosk.url, station.demo, station.devices.simulator
+    login(page, base)
+    open_session(page, base, demo.villages[0])
+    find_by_nik(page, demo.sample_niks[2])
+    sim.set_scene("no_face")
+    start_recording(page, demo.sample_niks[2])
+    expect(page.locator("#hints li.fail")).to_be_visible()
+    sim.unplug("camera")
+    expect(page.locator("#device-banner")).to_contain_text("Kamera tidak berfungsi")
+    shots(page, "25-camera-unplugged")
+    sim.replug("camera")
+    sim.set_scene("portrait")
+    wait_photo_captured(page)
+    expect(page.locator("#device-banner")).to_be_hidden()
+    draft_id = page.locator("#photo-live").get_attribute("data-draft")
+    # The fingers are not what this test is about: accept them through the station's own service.
+    png = cv2.imencode(".png", synthetic_fingerprint(192, 192, "good", seed=1))[1].tobytes()
+    for finger in CAPTURE_ORDER:
+        station.enrollment.accept_finger(draft_id, finger, png, score=90, attempts=1, force_captured=False)
+    page.goto(f"{base}/enroll/{draft_id}")
+    page.wait_for_url("**/signature")
+
+    sim.unplug("signature_pad")
+    expect(page.locator("#device-banner")).to_contain_text("Papan tanda tangan tidak tersambung")
+    sim.replug("signature_pad")
+    expect(page.locator("#device-banner")).to_be_hidden(timeout=15_000)
+    sim.sign()
+    expect(page.locator("#sigpad")).not_to_have_attribute("data-points", "0", timeout=15_000)
+    page.locator("#sig-accept").click()
+    page.wait_for_url("**/review")

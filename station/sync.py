@@ -248,6 +248,9 @@ class Uploader:
         new_offset = resp.header("Upload-Offset")
         if resp.status == 409 and new_offset and new_offset.isdigit():
             self.outbox.record_offset(item.packet_id, int(new_offset))
+            if int(new_offset) >= len(data):   # an earlier PATCH finished it: the receipt is waiting
+                return int(new_offset), self._acknowledge_if_received(self.client.get_receipt(item.packet_id),
+                                                                      item, already=True)
             return int(new_offset), False    # the office has another offset (an earlier PATCH did land): follow it
         if resp.status != 204 or not (new_offset or "").isdigit():
             raise UploadFailed(f"PATCH at {offset} answered {resp.status}: {resp.body[:200]!r}",

@@ -52,7 +52,7 @@ def test_twenty_records_arrive_exactly_once_over_a_bad_link(office: Office, data
     def stall_once() -> None:              # the link goes silent (no RST, no FIN) for longer than the timeout
         wait_for(lambda: open_outbox(data_dir).stats().acknowledged_total >= 5, 60)
         proxy.stalled.set()
-        threading.Event().wait(4)
+        threading.Event().wait(5)
         proxy.stalled.clear()
 
     staller = threading.Thread(target=stall_once, daemon=True)
@@ -195,7 +195,7 @@ def test_chunks_shrink_on_a_slow_link_and_grow_on_a_fast_one(office: Office, dat
         slow_chunk = uploader.chunk_bytes
         assert slow_chunk < 64 * 1024                                          # chunks over 0.4 s: halved
         proxy.set_rate(None)                                                   # the link becomes fast
-        [fast_id] = queue_packets(office, data_dir, 1, photo_bytes=400_000, first_nik=100)
+        [fast_id] = queue_packets(office, data_dir, 1, photo_bytes=1_000_000, first_nik=100)
         assert uploader.run_once().acknowledged == [fast_id]
         assert uploader.chunk_bytes > 2 * slow_chunk                           # chunks under 0.1 s: doubled
     finally:

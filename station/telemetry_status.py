@@ -78,6 +78,8 @@ def build_status(snapshot: dict[str, Any], *, station: str, district: str, data_
     storage_free = storage.get("free_mb")
     if storage_free is None and data_dir is not None:
         storage_free = free_mb(data_dir)
+    if isinstance(storage_free, float):
+        storage_free = int(storage_free)
     temp = snapshot.get("cpu_temp_c", cpu_temp_c())
     return {
         "schema": STATUS_SCHEMA,

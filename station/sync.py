@@ -23,12 +23,16 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from station.errors import IntegrityError, JemputError
-from station.events import EventBus
+from station.events import EventBus, Subscription
 from station.outbox import Outbox, OutboxItem
 from station.receipts import ReceiptError, verify_receipt
 from station.tus_client import LinkError, Response, Stopped, TusClient
 
 log = logging.getLogger(__name__)
+
+
+NEW_RECORD_TOPICS = ("enrollment.finished",)
+"""Bus topics that mean a packet was just queued: an idle uploader starts a round at once."""
 
 
 class SyncState(StrEnum):
@@ -93,11 +97,14 @@ class Uploader:
         self.current: dict[str, Any] | None = None
         self.last_error: str | None = None
         self.next_attempt_at: float | None = None
+        self._new_records: Subscription | None = None
 
     # -- control ---------------------------------------------------------------------------------------------
     def start(self) -> None:
         if self._thread is None:
             self._stop.clear()
+            if self._bus is not None and self._new_records is None:
+                self._new_records = self._bus.subscribe(*NEW_RECORD_TOPICS, maxsize=64)
             self._thread = threading.Thread(target=self._run, name="jemput-uploader", daemon=True)
             self._thread.start()
 
@@ -110,6 +117,9 @@ class Uploader:
             self._thread.join(timeout_s)
             self._thread = None
         self.client.close()
+        if self._new_records is not None:
+            self._new_records.close()
+            self._new_records = None
         self.state = SyncState.STOPPED
 
     def sync_now(self) -> None:
@@ -137,9 +147,19 @@ class Uploader:
                 if self.state != SyncState.PAUSED:
                     self.state = SyncState.IDLE
             self.next_attempt_at = time.monotonic() + delay
-            self._trigger.wait(delay)
+            self._wait(delay, wake_on_new_record=self.state == SyncState.IDLE)
             self._trigger.clear()
             self.next_attempt_at = None
+
+    def _wait(self, delay_s: float, *, wake_on_new_record: bool) -> None:
+        """Sleep until ``sync_now``/``stop`` or ``delay_s``; when idle, a newly sealed record also wakes us (but
+        never cuts a backoff short: the link is what failed)."""
+        deadline = time.monotonic() + delay_s
+        while not self._trigger.is_set() and (remaining := deadline - time.monotonic()) > 0:
+            if self._new_records is None:
+                self._trigger.wait(remaining)
+            elif self._new_records.get(timeout_s=min(remaining, 0.5)) is not None and wake_on_new_record:
+                return
 
     def _backoff_delay(self) -> float:
         base, cap = self._backoff

@@ -32,7 +32,7 @@ from station.telemetry_status import build_status, derive_events, iso_utc, signi
 
 log = logging.getLogger(__name__)
 
-BUS_PREFIXES = ("power.", "device.", "outbox.", "sync.")
+BUS_PREFIXES = ("power.", "device.", "outbox.", "sync.", "enrollment.finished", "station.locked")
 DISK_LOW_MB = 500
 MQTT_PASSWORD_FILE = "mqtt-password"
 _TICK_S = 0.25

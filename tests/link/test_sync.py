@@ -201,3 +201,19 @@ def test_chunks_shrink_on_a_slow_link_and_grow_on_a_fast_one(office: Office, dat
     finally:
         proxy.close()
     assert sorted(office.stored_packet_ids()) == sorted([slow_id, fast_id])
+
+
+def test_an_idle_uploader_wakes_for_a_newly_sealed_record(office: Office, data_dir: Path) -> None:
+    queue_packets(office, data_dir, 1, photo_bytes=3000)
+    bus = EventBus()
+    outbox = open_outbox(data_dir)
+    uploader = make_uploader(office, outbox, office.server.url, bus=bus, idle_poll_s=60)
+    uploader.start()
+    try:
+        wait_for(lambda: not outbox.pending() and uploader.state == "idle", 10, what="first round done")
+        [new_id] = queue_packets(office, data_dir, 1, photo_bytes=3000, first_nik=10)
+        bus.publish("enrollment.finished", packet_id=new_id)          # what EnrollmentService.finish publishes
+        wait_for(lambda: not outbox.pending(), 5, what="new record uploaded without waiting for the 60 s poll")
+    finally:
+        uploader.stop()
+    assert new_id in office.stored_packet_ids()

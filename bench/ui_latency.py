@@ -83,6 +83,7 @@ class SseReader(threading.Thread):
         super().__init__(daemon=True)
         self.port, self.cookie = port, cookie
         self.delays: dict[str, list[float]] = {}
+        self.device_events: list[tuple[float, str]] = []
         self.ready = threading.Event()
 
     def run(self) -> None:
@@ -97,6 +98,8 @@ class SseReader(threading.Thread):
             if not line.startswith(b"data: "):
                 continue
             event = json.loads(line[6:])
+            if event["topic"].startswith("device.fingerprint"):
+                self.device_events.append((time.monotonic(), event["data"].get("health")))
             t0 = event["data"].get("t0")
             if t0 is not None:
                 self.delays.setdefault(event["topic"], []).append((time.monotonic() - t0) * 1000)
@@ -124,6 +127,25 @@ def build(tmp: Path) -> tuple[object, object]:
     with station.db_lock:
         station.demo = seed_demo(station.conn, "6106")
     return station, KioskServer(station).start()
+
+
+def device_to_browser(station: object, readers: list[SseReader], rounds: int = 6) -> list[float]:
+    """Unplug/replug the emulated fingerprint sensor; time until every client's stream says so (ms)."""
+    sim = station.devices.simulator
+    delays: list[float] = []
+    for _ in range(rounds):
+        for action, back in ((sim.unplug, False), (sim.replug, True)):
+            t0 = time.monotonic()
+            action("fingerprint")
+            deadline = t0 + 10
+            for r in readers:
+                while time.monotonic() < deadline:
+                    seen = [t for t, h in r.device_events if t >= t0 and (h == "ok") == back]
+                    if seen:
+                        delays.append((seen[0] - t0) * 1000)
+                        break
+                    time.sleep(0.005)
+    return delays
 
 
 def main() -> int:
@@ -194,6 +216,10 @@ def run(station: object, server: object, n: int) -> int:
             print(f"{label:32} {statistics.median(delays):8.1f} {pct(delays, 0.95):8.1f}   ({len(delays)} events)")
         else:
             print(f"{label:32}  no events arrived")
+    device = device_to_browser(station, readers)
+    if device:
+        print(f"{'device unplug -> browser (SSE)':32} {statistics.median(device):8.1f} {pct(device, 0.95):8.1f}"
+              f"   ({len(device)} events; emulated sensor, hub monitor, coalesced push)")
     verdict = "met" if worst < 50 else "NOT met"
     print(f"goal p95 page < 50 ms: {verdict} (worst page p95 {worst:.1f} ms)")
     return 0

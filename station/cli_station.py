@@ -68,7 +68,7 @@ def run_command(config_path: Path, simulate: bool, no_frontends: bool) -> None:
         station.start()
         _report_start(station)
         if not no_frontends:
-            frontends = _start_frontends(station)
+            frontends = start_frontends(station)
         log.info("station %s running; SIGTERM or Ctrl-C stops it", config.station.id)
         while not stop_event.wait(1.0):
             pass
@@ -101,7 +101,7 @@ def _report_start(station: Any) -> None:
                     len(rec.removed_tmp), len(rec.removed_orphans), len(rec.missing_files))
 
 
-def _start_frontends(station: Any) -> list[tuple[str, Any]]:
+def start_frontends(station: Any) -> list[tuple[str, Any]]:
     started = []
     for ep in entry_points(group="jemput.frontends"):
         try:

@@ -66,7 +66,18 @@ class KioskServer:
 
 
 def start_kiosk(station: Any) -> KioskServer:
-    """Entry point for ``jemput station run``: serve the kiosk on ``config.ui.host:port``."""
+    """Entry point for ``jemput station run``: serve the kiosk on ``config.ui.host:port``.
+
+    With ``--simulate`` and an empty store, the demo operator and roster are added first and printed, so the
+    simulated kiosk can be tried at once (``station.demo_data``; does nothing when operators exist).
+    """
+    if getattr(station, "simulate", False):
+        from station.demo_data import describe, seed_demo
+
+        with station.db_lock:
+            demo = seed_demo(station.conn, station.config.station.district)
+        if demo is not None:
+            print(describe(demo), flush=True)
     server = KioskServer(station).start()
     print(f"Kiosk: {server.url}", flush=True)
     return server

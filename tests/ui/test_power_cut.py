@@ -16,9 +16,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from station import store
 from station.config import load_config
-from station.demo_data import seed_demo
+from station.demo_data import DEMO_PIN, DEMO_USERNAME, DemoInfo, demo_roster_csv, demo_villages
 from station.fingers import CAPTURE_ORDER
 from station.runtime import init_station
 from tests.ui.conftest import station_config
@@ -84,13 +83,12 @@ class StationProcess:
 def station_process(data_dir: Path, tmp_path: Path) -> Any:
     config_path = write_config(data_dir)
     config = load_config(config_path)
-    init_station(config)
-    conn = store.connect(data_dir)
-    demo = seed_demo(conn, config.station.district)
-    conn.close()
+    init_station(config)  # an empty store: `run --simulate` adds the demo operator and roster itself
     proc = StationProcess(config_path, tmp_path / "station.log")
     proc.url = f"http://127.0.0.1:{config.ui.port}"
-    proc.demo = demo
+    rows = demo_roster_csv(config.station.district).splitlines()[1:]
+    proc.demo = DemoInfo(DEMO_USERNAME, DEMO_PIN, demo_villages(config.station.district), len(rows),
+                         tuple(r.split(",")[0] for r in rows[:3]))
     try:
         yield proc
     finally:
@@ -101,6 +99,8 @@ def test_killed_station_resumes_the_recording_at_the_same_step(station_process: 
                                                                 shots: Any) -> None:
     url = station_process.url
     station_process.start(url)
+    printed = station_process.log_path.read_text()
+    assert f"Demo operator: demo / PIN {DEMO_PIN}" in printed and f"Kiosk: {url}" in printed
 
     class Remote:  # what reach_fingers needs to know about the station
         demo = station_process.demo

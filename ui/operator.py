@@ -53,8 +53,11 @@ def pin(username: str) -> Any:
         except OperatorLocked as exc:
             locked_until = local_time(exc.until)
         else:
-            session.clear()
-            session.update(op_id=op.id, op_user=op.username, seen=time.time(), lang=session.get("lang"))
+            lang = session.get("lang")
+            session.clear()  # a fresh session for the operator: nothing carried over but the language
+            session.update(op_id=op.id, op_user=op.username, seen=time.time())
+            if lang:
+                session["lang"] = lang
             return redirect(url_for("operator.home"))
     return render_template("pin.html", op=op, error=error, locked_until=locked_until, pin_length=PIN_LENGTH)
 

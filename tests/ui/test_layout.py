@@ -55,3 +55,45 @@ def test_operator_screens_fit_800x480_with_big_targets(kiosk: Any, station: Any,
     page.goto(base + "/")
     expect(page.locator("#drafts [data-resume]")).to_be_visible()
     check_layout(page, f"{lang} home with unfinished recording")
+
+
+def test_resident_screens_fit_in_english_too(kiosk: Any, station: Any, page: Any) -> None:
+    import cv2
+
+    from device_drivers.fingerprint.synthetic import synthetic_fingerprint
+    from station.fingers import CAPTURE_ORDER
+
+    base, demo = kiosk.url, station.demo
+    page.goto(base + "/login")
+    page.locator("button[aria-label='Bahasa']").click()
+    login(page, base)
+    open_session(page, base, demo.villages[0])
+    find_by_nik(page, demo.sample_niks[0])
+    page.locator(f"[data-start='{demo.sample_niks[0]}']").click()
+    page.wait_for_url("**/confirm")
+    expect(page.locator("#consent-yes")).to_contain_text("resident agrees")
+    check_layout(page, "en confirm")
+    page.locator("#consent-yes").click()
+    page.wait_for_url("**/photo")
+    check_layout(page, "en photo")
+    expect(page.locator("#photo-done")).to_be_visible(timeout=30_000)
+    check_layout(page, "en photo taken")
+    page.locator("#photo-next").click()
+    page.wait_for_url("**/fingerprints")
+    check_layout(page, "en fingers")
+    page.locator("#exception-open").click()
+    check_layout(page, "en exception modal")
+    draft_id = page.locator("#fingers").get_attribute("data-draft")
+    png = cv2.imencode(".png", synthetic_fingerprint(192, 192, "good", seed=1))[1].tobytes()
+    for finger in CAPTURE_ORDER:
+        station.enrollment.accept_finger(draft_id, finger, png, score=90, attempts=1, force_captured=False)
+    page.goto(f"{base}/enroll/{draft_id}")
+    page.wait_for_url("**/signature")
+    check_layout(page, "en signature")
+    station.devices.simulator.sign()
+    expect(page.locator("#sigpad")).not_to_have_attribute("data-points", "0", timeout=15_000)
+    page.locator("#sig-accept").click()
+    page.wait_for_url("**/review")
+    check_layout(page, "en review")
+    page.locator("[data-open='cancel-modal']").click()
+    check_layout(page, "en cancel modal")

@@ -116,6 +116,7 @@
   function connect() {
     if (body.dataset.loggedIn !== "1" || !window.EventSource) return;
     const es = new EventSource("/api/events");
+    es.onopen = () => (handlers["sse.open"] || []).forEach((fn) => fn());
     es.onmessage = (msg) => {
       let ev;
       try { ev = JSON.parse(msg.data); } catch (err) { return; }
@@ -262,7 +263,12 @@
       });
       canvas.dataset.points = count;
     };
-    fetch(canvas.dataset.points, { credentials: "same-origin" }).then((r) => r.json()).then((j) => draw(j.points));
+    // Ink so far comes from the station once the live stream is open (so nothing falls between the two).
+    on("sse.open", () => {
+      fetch(canvas.dataset.points, { credentials: "same-origin" }).then((r) => r.json()).then((j) => {
+        ctx.clearRect(0, 0, canvas.width, canvas.height); prev = null; count = 0; draw(j.points);
+      });
+    });
     on("pen.points", (d) => { if (d.draft_id === canvas.dataset.draft) { draw(d.points); $("#sig-state").textContent = "✎ " + count; } });
     on("pen.clear", (d) => { if (d.draft_id === canvas.dataset.draft) { ctx.clearRect(0, 0, canvas.width, canvas.height); prev = null; count = 0; } });
     on("capture.signature", (d) => {

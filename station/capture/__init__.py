@@ -13,12 +13,12 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from station.capture.base import PreviewCache, Worker
+from station.capture.base import CaptureState, PreviewCache, Worker
 from station.capture.fingers import FingerCapture, finger_present
 from station.capture.photo import PhotoCapture
 from station.capture.signature import SignatureCapture, render_signature
 
-__all__ = ["CaptureCoordinator", "FingerCapture", "PhotoCapture", "PreviewCache", "SignatureCapture",
+__all__ = ["CaptureCoordinator", "CaptureState", "FingerCapture", "PhotoCapture", "PreviewCache", "SignatureCapture",
            "finger_present", "render_signature"]
 
 

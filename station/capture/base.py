@@ -2,11 +2,32 @@
 
 from __future__ import annotations
 
+import enum
 import logging
 import threading
 from typing import Any
 
 log = logging.getLogger(__name__)
+
+
+class CaptureState(enum.StrEnum):
+    """What a capture worker is doing; published as ``state`` on ``capture.<kind>`` events (the UI keys on it)."""
+
+    STARTING = "starting"
+    WAITING = "waiting"
+    """Ready for the resident (a finger on the sensor, the pen on the pad)."""
+    CHECKING = "checking"
+    """Photo: frames are being checked; the hints say what to fix."""
+    RETRY = "retry"
+    """Fingerprint: the last attempt was not good enough; lift and try again."""
+    ACCEPTED = "accepted"
+    CAPTURED = "captured"
+    """Photo taken and sealed."""
+    SIGNING = "signing"
+    COMPLETE = "complete"
+    """Every finger is done or excepted."""
+    DEVICE_MISSING = "device_missing"
+    ERROR = "error"
 
 
 class PreviewCache:
@@ -42,7 +63,7 @@ class Worker:
         self.station = coordinator.station
         self.draft_id = draft_id
         self._stop = threading.Event()
-        self._state: dict[str, Any] = {"state": "starting"}
+        self._state: dict[str, Any] = {"state": CaptureState.STARTING}
         self._thread = threading.Thread(target=self._guarded, name=f"capture-{self.kind}", daemon=True)
 
     def start(self) -> None:
@@ -77,7 +98,7 @@ class Worker:
             self.run()
         except Exception as exc:  # noqa: BLE001 - a crashed worker must say so on screen, not vanish
             log.exception("%s capture failed", self.kind)
-            self.publish(state="error", message=str(exc))
+            self.publish(state=CaptureState.ERROR, message=str(exc))
 
     def run(self) -> None:
         raise NotImplementedError

@@ -8,7 +8,7 @@ from typing import Any
 
 import cv2
 
-from station.capture.base import Worker
+from station.capture.base import CaptureState, Worker
 from station.errors import JemputError
 from station.fingers import Finger
 
@@ -38,7 +38,7 @@ class FingerCapture(Worker):
             draft = self.draft()
             finger = draft.next_finger
             if str(draft.step) != "fingerprints" or finger is None:
-                self.publish(state="complete")
+                self.publish(state=CaptureState.COMPLETE)
                 return
             if finger in self._skipped:
                 self._stop.wait(0.2)
@@ -50,7 +50,8 @@ class FingerCapture(Worker):
                 if self._stop.is_set():
                     return
                 log.info("fingerprint sensor unavailable: %s", exc)
-                self.publish(state="device_missing", device="fingerprint", finger=finger.code, message=str(exc))
+                self.publish(state=CaptureState.DEVICE_MISSING, device="fingerprint", finger=finger.code,
+                             message=str(exc))
                 self._stop.wait(1.0)
 
     def _attempt(self, sensor: Any, finger: Finger) -> None:
@@ -58,9 +59,9 @@ class FingerCapture(Worker):
         from station.quality.fingerprint import fingerprint_score
 
         tries = self._attempts.setdefault(finger, [])
-        if self._state.get("state") != "waiting" or self._state.get("finger") != finger.code:
-            self.publish(state="waiting", finger=finger.code, attempt=len(tries) + 1, max_attempts=self.max_attempts,
-                         last_score=tries[-1][0] if tries else None)
+        if self._state.get("state") != CaptureState.WAITING or self._state.get("finger") != finger.code:
+            self.publish(state=CaptureState.WAITING, finger=finger.code, attempt=len(tries) + 1,
+                         max_attempts=self.max_attempts, last_score=tries[-1][0] if tries else None)
         try:
             image = sensor.capture_image(timeout=1.0)
         except DeviceTimeout:
@@ -77,8 +78,8 @@ class FingerCapture(Worker):
         if good or len(tries) >= self.max_attempts:
             self._accept(finger, forced=not good)
         else:
-            self.publish(state="retry", finger=finger.code, attempt=len(tries) + 1, max_attempts=self.max_attempts,
-                         score=int(quality.score), reasons=list(quality.reasons),
+            self.publish(state=CaptureState.RETRY, finger=finger.code, attempt=len(tries) + 1,
+                         max_attempts=self.max_attempts, score=int(quality.score), reasons=list(quality.reasons),
                          hints_id=quality.hints("id"), hints_en=quality.hints("en"))
         self._wait_lift(sensor)
 
@@ -105,7 +106,7 @@ class FingerCapture(Worker):
         with self.station.db_lock:
             self.station.enrollment.accept_finger(self.draft_id, finger, png, score=score, attempts=len(tries),
                                                   force_captured=forced)
-        self.publish(state="accepted", finger=finger.code, score=score, attempts=len(tries), forced=forced)
+        self.publish(state=CaptureState.ACCEPTED, finger=finger.code, score=score, attempts=len(tries), forced=forced)
 
     def _wait_lift(self, sensor: Any) -> None:
         """Wait until the finger is off the glass, so one touch is never taken as two attempts."""

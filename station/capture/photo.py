@@ -10,7 +10,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from station.capture.base import Worker
+from station.capture.base import CaptureState, Worker
 from station.errors import JemputError
 
 PREVIEW_WIDTH_PX = 480
@@ -70,7 +70,7 @@ class PhotoCapture(Worker):
             if passes >= PHOTO_PASSES_NEEDED:
                 self._accept(checker, frame, quality)
                 return
-            self.publish(state="checking", passed=quality.passed, checks=checks)
+            self.publish(state=CaptureState.CHECKING, passed=quality.passed, checks=checks)
 
     def _read_frame(self) -> np.ndarray | None:
         hub = self.station.devices
@@ -79,7 +79,7 @@ class PhotoCapture(Worker):
                 raise JemputError("no camera")
             return hub.read_frame()
         except Exception as exc:  # noqa: BLE001 - DeviceError or anything the backend throws: show and retry
-            self.publish(state="device_missing", device="camera", message=str(exc))
+            self.publish(state=CaptureState.DEVICE_MISSING, device="camera", message=str(exc))
             self._stop.wait(1.0)
             return None
 
@@ -104,4 +104,4 @@ class PhotoCapture(Worker):
         with self.station.db_lock:
             self.station.enrollment.accept_photo(self.draft_id, jpeg, meta)
         self.coordinator.previews.put(self.draft_id, "photo", jpeg)
-        self.publish(state="captured")
+        self.publish(state=CaptureState.CAPTURED)

@@ -9,7 +9,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from station.capture.base import Worker
+from station.capture.base import CaptureState, Worker
 from station.errors import JemputError
 
 PEN_BATCH_S = 0.05
@@ -47,10 +47,10 @@ class SignatureCapture(Worker):
         with self._lock:
             self._points.clear()
         self.station.bus.publish("pen.clear", draft_id=self.draft_id)
-        self.publish(state="waiting", points=0)
+        self.publish(state=CaptureState.WAITING, points=0)
 
     def run(self) -> None:
-        self.publish(state="waiting", points=0)
+        self.publish(state=CaptureState.WAITING, points=0)
         last_step_check = time.monotonic()
         while not self._stop.is_set():
             if time.monotonic() - last_step_check > 2.0:
@@ -63,7 +63,7 @@ class SignatureCapture(Worker):
                     raise JemputError("no signature pad")
                 points = pad.read_points(timeout=PEN_BATCH_S)
             except Exception as exc:  # noqa: BLE001 - unplugged pad: tell, wait, retry
-                self.publish(state="device_missing", device="signature_pad", message=str(exc))
+                self.publish(state=CaptureState.DEVICE_MISSING, device="signature_pad", message=str(exc))
                 self._stop.wait(1.0)
                 continue
             if points:
@@ -72,10 +72,10 @@ class SignatureCapture(Worker):
                     total = len(self._points)
                 self.station.bus.publish("pen.points", draft_id=self.draft_id,
                                          points=[self._norm(p) for p in points])
-                if self._state.get("state") != "signing":
-                    self.publish(state="signing", points=total)
-            elif self._state.get("state") == "device_missing":
-                self.publish(state="waiting", points=len(self._points))  # the pad is back
+                if self._state.get("state") != CaptureState.SIGNING:
+                    self.publish(state=CaptureState.SIGNING, points=total)
+            elif self._state.get("state") == CaptureState.DEVICE_MISSING:
+                self.publish(state=CaptureState.WAITING, points=len(self._points))  # the pad is back
 
     def accept(self) -> Any | None:
         """Seal the signature if it passes; otherwise return the ``SignatureQuality`` that says why not."""
@@ -92,7 +92,7 @@ class SignatureCapture(Worker):
         with self.station.db_lock:
             self.station.enrollment.accept_signature(self.draft_id, points_to_dicts(points), png, meta)
         self.coordinator.previews.put(self.draft_id, "signature", png)
-        self.publish(state="accepted", points=len(points))
+        self.publish(state=CaptureState.ACCEPTED, points=len(points))
         self._stop.set()
         return None
 

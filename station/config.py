@@ -153,7 +153,11 @@ class Config:
         """The upload token, read from its file when given as ``@path``."""
         token = self.office.token
         if token.startswith("@"):
-            return Path(token[1:]).read_text(encoding="utf-8").strip()
+            try:
+                return Path(token[1:]).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(f"{self.source or '<config>'}: key 'office.token' names {token[1:]}, which "
+                                  f"cannot be read: {exc.strerror}") from None
         return token
 
 

@@ -93,7 +93,8 @@ class EnrollmentService:
     def __init__(self, conn: sqlite3.Connection, *, station_id: str, recipient: str, signing_key: Any,
                  outbox: Outbox, bus: EventBus | None, software_version: str,
                  lock: threading.RLock | None = None, min_free_mb: int = DEFAULT_MIN_FREE_MB,
-                 disk_free_bytes: Callable[[], int] | None = None) -> None:
+                 disk_free_bytes: Callable[[], int] | None = None, finger_threshold: int = 40,
+                 max_finger_attempts: int = 3) -> None:
         self.conn = conn
         self.station_id = station_id
         self.recipient = recipient
@@ -102,6 +103,8 @@ class EnrollmentService:
         self.bus = bus
         self.software_version = software_version
         self.min_free_mb = min_free_mb
+        self.finger_threshold = finger_threshold
+        self.max_finger_attempts = max_finger_attempts
         self._lock: AbstractContextManager = lock if lock is not None else nullcontext()
         self._repo = DraftRepo(conn)
         self._disk_free_bytes = disk_free_bytes or (lambda: shutil.disk_usage(outbox.packets_dir).free)
@@ -187,8 +190,17 @@ class EnrollmentService:
 
     def accept_finger(self, draft_id: str, finger: Finger, png: bytes, *, score: int, attempts: int,
                       force_captured: bool) -> Draft:
-        if not 0 <= score <= 100 or attempts < 1:
-            raise EnrollmentError(f"finger {finger.code}: score must be 0-100 and attempts >= 1")
+        if not 0 <= score <= 100 or not 1 <= attempts <= self.max_finger_attempts:
+            raise EnrollmentError(f"finger {finger.code}: score must be 0-100 and attempts "
+                                  f"1-{self.max_finger_attempts}")
+        # The workflow, not only the capture screen, holds the rule: a print below the threshold is kept only as
+        # the best of all attempts, and then it is flagged.
+        if force_captured and attempts < self.max_finger_attempts:
+            raise EnrollmentError(f"finger {finger.code}: force_captured only after "
+                                  f"{self.max_finger_attempts} attempts")
+        if not force_captured and score < self.finger_threshold:
+            raise EnrollmentError(f"finger {finger.code}: score {score} is below the threshold "
+                                  f"{self.finger_threshold}; retry, or keep the best after the last attempt")
         _require_bytes(f"finger {finger.code} image", png)
 
         def change(draft: Draft, state: dict) -> tuple[dict, dict]:

@@ -137,9 +137,10 @@ class Station:
             self.uploader.sync_now()
             return {"synced": True}
         if name in ("lock", "unlock"):
-            self.locked = name == "lock"
-            self.enrollment.set_locked(str(args.get("reason", "")) if self.locked else None)
-            self.bus.publish("station.locked", locked=self.locked, reason=str(args.get("reason", "")))
+            reason = str(args.get("reason", "")) if name == "lock" else None
+            with self.db_lock:
+                store.set_meta(self.conn, OFFICE_LOCK_KEY, reason)  # a power cycle must not unlock the station
+            self._apply_lock(reason)
             return {"locked": self.locked}
         if name == "message":
             self.bus.publish("station.message", text=str(args.get("text", "")))
@@ -147,6 +148,18 @@ class Station:
         if name == "report":
             return {"queue": self.snapshot()["queue"]}
         raise ValueError(f"unknown command {name!r}")
+
+    def _apply_lock(self, reason: str | None) -> None:
+        self.locked = reason is not None
+        self.enrollment.set_locked(reason)
+        self.bus.publish("station.locked", locked=self.locked, reason=reason or "")
+
+    def restore_lock(self) -> None:
+        """Re-apply an office lock that was in force when the station last stopped."""
+        with self.db_lock:
+            reason = store.get_meta(self.conn, OFFICE_LOCK_KEY)
+        if reason is not None:
+            self._apply_lock(reason)
 
     def simulated_shutdown(self) -> None:
         """What the power policy's shutdown does under ``--simulate``: say so, never power the machine off."""
@@ -217,10 +230,7 @@ def _build_uploader(station: Station, simulate: bool) -> Any:
         return None
     if not office.verify_key:
         raise ConfigError("office.verify_key is needed with office.url: receipts cannot be checked without it")
-    try:
-        token = station.config.office_token()
-    except OSError as exc:
-        raise ConfigError(f"office.token: cannot read {office.token[1:]}: {exc.strerror}") from None
+    token = station.config.office_token()  # ConfigError naming the key when its file is unreadable
     from station.sync import Uploader
 
     return Uploader(station.outbox, office_url=office.url, token=token,
@@ -237,6 +247,9 @@ def _build_telemetry(station: Station, simulate: bool) -> Any:
                      office_verify_key=station.config.office.verify_key or None, on_command=station.handle_command,
                      seen_commands_path=station.config.station.data_dir / "seen-commands.json")
 
+
+OFFICE_LOCK_KEY = "office_lock_reason"
+"""``meta`` key holding the reason of an office ``lock`` command while it is in force."""
 
 PART_BUILDERS: dict[str, Callable[[Station, bool], Any]] = {
     "devices": _build_devices,
@@ -262,9 +275,12 @@ def build_station(config: Config, *, simulate: bool = False,
         conn, station_id=config.station.id, recipient=config.office.public_key, signing_key=signing_key,
         outbox=outbox, bus=bus, software_version=software_version(), lock=lock,
         min_free_mb=config.station.min_free_mb,
+        finger_threshold=config.devices.fingerprint.quality_threshold,
+        max_finger_attempts=config.devices.fingerprint.max_attempts,
     )
     station = Station(config=config, conn=conn, db_lock=lock, bus=bus, signing_key=signing_key, outbox=outbox,
                       enrollment=enrollment, simulate=simulate)
+    station.restore_lock()
     chosen = PART_BUILDERS if builders is None else builders
     try:
         for name in OPTIONAL_PARTS:

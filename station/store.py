@@ -9,6 +9,7 @@ one transaction, so a station upgraded in the field either has the new schema or
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -147,7 +148,8 @@ def connect(data_dir: Path) -> sqlite3.Connection:
     The connection is in autocommit mode (``isolation_level=None``); use ``transaction()`` for atomic work.
     """
     data_dir = Path(data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    _make_private(data_dir, data_dir / DB_NAME)
     with translate_disk_full():
         conn = sqlite3.connect(
             data_dir / DB_NAME, isolation_level=None, check_same_thread=False, timeout=10.0
@@ -159,6 +161,30 @@ def connect(data_dir: Path) -> sqlite3.Connection:
         conn.execute("PRAGMA busy_timeout=10000")
         migrate(conn)
     return conn
+
+
+def _make_private(data_dir: Path, db_file: Path) -> None:
+    """The store holds NIKs, names and PIN hashes: only the station's own user may read it. SQLite gives the
+    -wal and -shm files the database file's mode, so creating that file 0600 covers them too."""
+    os.chmod(data_dir, 0o700)
+    fd = os.open(db_file, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(fd)
+    os.chmod(db_file, 0o600)
+
+
+def get_meta(conn: sqlite3.Connection, key: str) -> str | None:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return None if row is None else row[0]
+
+
+def set_meta(conn: sqlite3.Connection, key: str, value: str | None) -> None:
+    """Store ``value`` under ``key`` (``None`` deletes it), committed before returning."""
+    with transaction(conn):
+        if value is None:
+            conn.execute("DELETE FROM meta WHERE key = ?", (key,))
+        else:
+            conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = "
+                         "excluded.value", (key, value))
 
 
 def migrate(conn: sqlite3.Connection) -> int:

@@ -178,6 +178,32 @@ def test_office_commands(config_file):
         station.stop()
 
 
+def test_office_lock_survives_a_restart(config_file):
+    config = load_config(config_file)
+    init_station(config)
+    station = build_station(config, builders={})
+    try:
+        station.handle_command("lock", {"reason": "audit"})
+    finally:
+        station.stop()
+    from station.enrollment import StartRefused
+
+    station = build_station(config, builders={})  # as after a power cycle
+    try:
+        assert station.snapshot()["locked"] is True
+        with pytest.raises(StartRefused, match="locked by the office: audit"):
+            _enroll(station, 1)
+        station.handle_command("unlock", {})
+    finally:
+        station.stop()
+    station = build_station(config, builders={})
+    try:
+        assert station.snapshot()["locked"] is False
+        assert _enroll(station, 1)
+    finally:
+        station.stop()
+
+
 def test_status_and_queue_list(config_file, capsys):
     config = load_config(config_file)
     init_station(config)
@@ -321,5 +347,5 @@ def test_uploader_needs_the_office_verify_key_and_a_readable_token(tmp_path, off
         build_station(config, builders={"uploader": PART_BUILDERS["uploader"]})
     base["office"] |= {"verify_key": public_key_b64(load_signing_key(config.station_key_file)),
                        "token": f"@{tmp_path / 'missing-token'}"}
-    with pytest.raises(ConfigError, match="office.token: cannot read"):
+    with pytest.raises(ConfigError, match="office.token' names .* cannot be read"):
         build_station(config_from_dict(base), builders={"uploader": PART_BUILDERS["uploader"]})

@@ -94,6 +94,12 @@ def test_steps_cannot_be_skipped(service, operator, session_id):
         service.accept_signature(draft.id, payloads.points, payloads.signature_png, {})
     with pytest.raises(EnrollmentError, match="score"):
         service.accept_finger(draft.id, Finger.RIGHT_INDEX, b"x", score=101, attempts=1, force_captured=False)
+    with pytest.raises(EnrollmentError, match="below the threshold 40"):
+        service.accept_finger(draft.id, Finger.RIGHT_INDEX, b"x", score=39, attempts=1, force_captured=False)
+    with pytest.raises(EnrollmentError, match="force_captured only after 3 attempts"):
+        service.accept_finger(draft.id, Finger.RIGHT_INDEX, b"x", score=20, attempts=2, force_captured=True)
+    with pytest.raises(EnrollmentError, match="attempts 1-3"):
+        service.accept_finger(draft.id, Finger.RIGHT_INDEX, b"x", score=90, attempts=4, force_captured=False)
     draft = service.accept_finger(draft.id, Finger.RIGHT_INDEX, b"x", score=20, attempts=3, force_captured=True)
     assert draft.fingers[Finger.RIGHT_INDEX]["force_captured"] is True
     assert draft.next_finger is Finger.LEFT_INDEX

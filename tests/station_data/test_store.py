@@ -110,3 +110,28 @@ def test_full_database_becomes_storage_full_and_keeps_committed_rows(data_dir):
     assert conn.execute("SELECT value FROM meta WHERE key = 'kept'").fetchone()[0] == "1"
     assert conn.execute("SELECT count(*) FROM meta WHERE key LIKE 'big%'").fetchone()[0] == 0
     conn.close()
+
+
+def test_store_is_private_to_the_station_user(data_dir):
+    loose = data_dir / "loose"
+    loose.mkdir(mode=0o755)
+    conn = connect(loose)
+    with transaction(conn):
+        conn.execute("INSERT INTO meta (key, value) VALUES ('k', 'v')")
+    for path in (loose, *loose.iterdir()):
+        expected = 0o700 if path.is_dir() else 0o600
+        assert path.stat().st_mode & 0o777 == expected, path
+    conn.close()
+
+
+def test_meta_values_round_trip_and_delete(data_dir):
+    from station.store import get_meta, set_meta
+
+    conn = connect(data_dir)
+    assert get_meta(conn, "office_lock_reason") is None
+    set_meta(conn, "office_lock_reason", "audit")
+    set_meta(conn, "office_lock_reason", "audit 2")
+    assert get_meta(conn, "office_lock_reason") == "audit 2"
+    set_meta(conn, "office_lock_reason", None)
+    assert get_meta(conn, "office_lock_reason") is None
+    conn.close()

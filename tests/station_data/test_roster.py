@@ -242,6 +242,29 @@ def test_hundred_thousand_rows(kit, conn, tmp_path):
     assert sum(count for _, count in villages(conn)) == 100_000
 
 
+def test_import_memory_does_not_grow_with_the_file(kit, tmp_path, data_dir):
+    """Streaming: the only per-row state kept during an import is the set of NIKs seen (to report duplicates
+    within the file, ~120 bytes a row); holding the rows themselves would cost ~500 bytes a row or more."""
+    import tracemalloc
+
+    from station.store import connect
+
+    peaks = []
+    for count in (4_000, 40_000):
+        path = kit.write_csv(tmp_path / f"r{count}.csv", kit.random_rows(count, seed=count))
+        conn = connect(data_dir / str(count))
+        tracemalloc.start()
+        try:
+            report = import_roster(conn, path, today=TODAY, batch_rows=1_000)
+            peaks.append(tracemalloc.get_traced_memory()[1])
+        finally:
+            tracemalloc.stop()
+            conn.close()
+        assert report.imported == count
+    per_row_bytes = (peaks[1] - peaks[0]) / 36_000
+    assert per_row_bytes < 200, f"peak bytes {peaks} ({per_row_bytes:.0f} B/row): the import holds rows in memory"
+
+
 def test_oversized_field_spoils_only_its_row(conn, kit):
     huge = "x" * 200_000  # over the csv module's field limit
     text = (kit.HEADER + "\n" + ",".join(kit.resident_row(1)) + "\n"

@@ -28,6 +28,7 @@ import paho.mqtt.client as mqtt
 import sqlalchemy as sa
 from paho.mqtt.enums import CallbackAPIVersion
 
+from office import db as office_db
 from office import telemetry_db as tdb
 from station.commands import sign_command
 from station.telemetry_status import STATUS_SCHEMA
@@ -40,6 +41,8 @@ _TOPIC_RE = re.compile(r"jemput/v1/(\d{4})/([a-z0-9][a-z0-9-]{0,62})/(state|stat
 _BATCH = 500
 _GATHER_S = 0.05
 """A batch waits this long for company: one fsync per 50 ms instead of one per message."""
+_REGISTRY_TTL_S = 30.0
+"""How long a station's registered district is cached (a re-registration is seen within this)."""
 
 
 class Rejected(ValueError):
@@ -123,6 +126,10 @@ class Ingest:
         self.stats: Counter[str] = Counter()
         """received, stored, ignored, rejected, rejected:<reason>, overflow, connects."""
         self._writer = tdb.TelemetryWriter(engine)
+        self._registered: dict[str, tuple[str | None, float]] = {}
+        """station -> (district in the ``stations`` table or None, monotonic time looked up)."""
+        self._first_status_district: dict[str, str] = {}
+        """Unregistered stations: the district of their first accepted status."""
 
     def start(self) -> None:
         if self._worker is not None:
@@ -187,9 +194,43 @@ class Ingest:
             self.stats["ignored"] += 1
             return
         try:
+            self._check_district(message)
+        except Rejected as exc:
+            self.stats["rejected"] += 1
+            self.stats["rejected:" + exc.reason] += 1
+            log.warning("dropped MQTT message: %s", exc)
+            return
+        try:
             self._queue.put_nowait(message)
         except queue.Full:
             self.stats["overflow"] += 1
+
+    def _check_district(self, message: Message) -> None:
+        """The broker ACL (``jemput/v1/+/%u/#``) lets a station publish under ANY district with its own id; only
+        its registered district (or, unregistered, that of its first accepted status) is believed."""
+        expected = self._registered_district(message.station)
+        if expected is None:
+            expected = self._first_status_district.get(message.station)
+            if expected is None and message.kind == "status":
+                self._first_status_district[message.station] = message.district
+                return
+        if expected is not None and message.district != expected:
+            raise Rejected("wrong_district", f"{message.kind} from {message.station} under district "
+                                             f"{message.district}; the station belongs to {expected}")
+
+    def _registered_district(self, station: str) -> str | None:
+        cached = self._registered.get(station)
+        if cached is not None and time.monotonic() - cached[1] < _REGISTRY_TTL_S:
+            return cached[0]
+        try:
+            with self.engine.connect() as conn:
+                district = conn.execute(sa.select(office_db.stations.c.district)
+                                        .where(office_db.stations.c.id == station)).scalar()
+        except sa.exc.SQLAlchemyError:    # no registry to ask (e.g. telemetry-only DB): fall back to first status
+            log.warning("could not look up the district of station %s", station, exc_info=True)
+            district = None
+        self._registered[station] = (district, time.monotonic())
+        return district
 
     # -- worker ------------------------------------------------------------------------------------------------
     def _run(self) -> None:

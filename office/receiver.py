@@ -18,6 +18,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import sqlalchemy as sa
 from flask import Blueprint, Flask, Response, current_app, jsonify, request, url_for
 from sqlalchemy import Engine
 from werkzeug.exceptions import HTTPException
@@ -267,7 +268,21 @@ def upload(upload_id: str) -> Response:
                              "Cache-Control": "no-store"})
     if found.result:
         response.headers["Jemput-Upload-Result"] = found.result
+    if found.result == "quarantined":   # the station must stop retrying it, and show the operator why
+        response.headers["Jemput-Upload-Reason"] = _header_safe(_quarantine_reason(upload_id))
     return response
+
+
+def _quarantine_reason(upload_id: str) -> str:
+    with _ctx().engine.connect() as conn:
+        reason = conn.execute(sa.select(db.quarantine.c.reason).where(db.quarantine.c.upload_id == upload_id)
+                              .order_by(db.quarantine.c.id.desc()).limit(1)).scalar()
+    return reason or "quarantined"
+
+
+def _header_safe(text: str) -> str:
+    """Printable ASCII on one line (a header cannot carry a newline or arbitrary bytes)."""
+    return "".join(c if " " <= c <= "~" else "?" for c in text)[:300]
 
 
 @bp.delete("/uploads/<upload_id>")

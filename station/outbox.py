@@ -41,6 +41,12 @@ class OutboxState(StrEnum):
 
 PENDING_STATES = (OutboxState.SEALED, OutboxState.UPLOADING)
 
+REJECTED_MARKER = "rejected by office: "
+"""``last_error`` prefix of a packet the office refused for good (quarantined, 422). The schema's state CHECK has no
+'rejected', so such a row stays 'sealed' with this marker: out of ``pending()``, listed by ``rejected()``."""
+_NOT_REJECTED = f"(last_error IS NULL OR last_error NOT LIKE '{REJECTED_MARKER}%')"
+_PENDING_SQL = f"state IN ('sealed', 'uploading') AND {_NOT_REJECTED}"
+
 
 class OutboxError(JemputError):
     """An outbox operation does not fit the record's state."""
@@ -72,6 +78,11 @@ class OutboxItem:
     def age_s(self, now: datetime | None = None) -> float:
         return ((now or utc_now()) - self.created_at).total_seconds()
 
+    @property
+    def rejected(self) -> bool:
+        """The office refused this packet for good; ``last_error`` carries its reason."""
+        return self.state == OutboxState.SEALED and (self.last_error or "").startswith(REJECTED_MARKER)
+
 
 @dataclass(frozen=True)
 class QueueStats:
@@ -80,6 +91,8 @@ class QueueStats:
     oldest_pending_age_s: float | None
     acknowledged_total: int
     """Acknowledged plus purged: every record the office has a receipt for."""
+    rejected: int = 0
+    """Refused by the office for good (not pending: an operator must look at them)."""
 
 
 @dataclass(frozen=True)
@@ -152,8 +165,13 @@ class Outbox:
 
     # -- reading ---------------------------------------------------------------------------------------------
     def pending(self) -> list[OutboxItem]:
-        """Sealed and uploading packets, oldest first: the uploader's work list."""
-        return self._select("WHERE state IN ('sealed', 'uploading') ORDER BY created_at, packet_id")
+        """Sealed and uploading packets the office has not rejected, oldest first: the uploader's work list."""
+        return self._select(f"WHERE {_PENDING_SQL} ORDER BY created_at, packet_id")
+
+    def rejected(self) -> list[OutboxItem]:
+        """Packets the office refused for good, oldest first; ``last_error`` holds the office's reason."""
+        return self._select(f"WHERE state = 'sealed' AND last_error LIKE '{REJECTED_MARKER}%' "
+                            "ORDER BY created_at, packet_id")
 
     def get(self, packet_id: str) -> OutboxItem | None:
         items = self._select("WHERE packet_id = ?", (packet_id,))
@@ -184,15 +202,17 @@ class Outbox:
         now = now or utc_now()
         with self._lock:
             row = self.conn.execute(
-                "SELECT COUNT(*), COALESCE(SUM(size_bytes), 0), MIN(created_at) FROM outbox "
-                "WHERE state IN ('sealed', 'uploading')"
+                f"SELECT COUNT(*), COALESCE(SUM(size_bytes), 0), MIN(created_at) FROM outbox WHERE {_PENDING_SQL}"
             ).fetchone()
+            rejected = self.conn.execute(
+                f"SELECT COUNT(*) FROM outbox WHERE state = 'sealed' AND NOT {_NOT_REJECTED}").fetchone()[0]
             acked = self.conn.execute(
                 "SELECT COUNT(*) FROM outbox WHERE state IN ('acknowledged', 'purged')"
             ).fetchone()[0]
         oldest = parse_iso(row[2])
         age = max(0.0, (now - oldest).total_seconds()) if oldest else None
-        return QueueStats(pending=row[0], pending_bytes=row[1], oldest_pending_age_s=age, acknowledged_total=acked)
+        return QueueStats(pending=row[0], pending_bytes=row[1], oldest_pending_age_s=age, acknowledged_total=acked,
+                          rejected=rejected)
 
     # -- writing (called by enrollment.finish inside its transaction) -----------------------------------------
     def insert_sealed(self, conn: sqlite3.Connection, *, packet_id: str, nik: str, session_id: str | None,
@@ -216,6 +236,12 @@ class Outbox:
     def record_failure(self, packet_id: str, error: str) -> None:
         """Count a failed attempt and keep its reason, so a stuck record always says why."""
         self._update(packet_id, "attempts = attempts + 1, last_error = ?", (error,))
+
+    def mark_rejected(self, packet_id: str, reason: str) -> None:
+        """The office refused this packet for good (quarantined): keep it, with the office's reason, out of the
+        work list, so it neither blocks later packets nor looks merely "stuck"."""
+        self._update(packet_id, "state = 'sealed', attempts = attempts + 1, last_error = ?",
+                     ((REJECTED_MARKER + reason)[:500],), only_pending=True)
 
     def acknowledge(self, packet_id: str, receipt: dict) -> None:
         """Mark acknowledged on a receipt the caller has verified; idempotent."""

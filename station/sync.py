@@ -35,6 +35,11 @@ NEW_RECORD_TOPICS = ("enrollment.finished",)
 """Bus topics that mean a packet was just queued: an idle uploader starts a round at once."""
 
 
+CLEAN_CHUNKS_TO_RAISE = 8
+"""After a dropped connection, this many full chunks in a row must land before chunks may grow past the
+post-drop size (then the ceiling doubles, and so on)."""
+
+
 class SyncState(StrEnum):
     IDLE = "idle"
     UPLOADING = "uploading"
@@ -52,10 +57,21 @@ class UploadFailed(JemputError):
         self.rejected = rejected
 
 
+class PacketRejected(UploadFailed):
+    """The office refused this packet for good (quarantined: bad signature, unknown key, hash mismatch). Retrying
+    cannot help; the packet is set aside with the office's ``reason`` so later packets still go."""
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message, rejected=True)
+        self.reason = reason
+
+
 @dataclass
 class SyncResult:
     acknowledged: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+    """(packet id, office's reason) set aside for good this round; not a link failure, so no backoff."""
     remaining: int = 0
     bytes_sent: int = 0
     paused: bool = False
@@ -91,6 +107,12 @@ class Uploader:
         self._idle_poll_s = idle_poll_s
         self._rng = rng or random.Random()
         self._failures = 0
+        self._ceiling_bytes: int | None = None
+        """After a dropped connection chunks grow no larger than this (None = ``chunk.max_bytes``)."""
+        self._clean_chunks = 0
+        """Full chunks the office confirmed since the ceiling last moved."""
+        self._connection = (0, 0)
+        """(client connection number, PATCH bytes the office confirmed over it): how long a connection held."""
         self._thread: threading.Thread | None = None
         self._round_lock = threading.Lock()
         self.state = SyncState.IDLE
@@ -199,6 +221,8 @@ class Uploader:
                 self.last_error = None
             except Stopped:
                 return
+            except PacketRejected as exc:
+                self._rejected(item, exc, result)
             except (UploadFailed, LinkError, IntegrityError) as exc:
                 if self._stop.is_set():
                     return            # our own stop broke the request: not the link's fault
@@ -210,13 +234,23 @@ class Uploader:
         error = str(exc)
         self.last_error = error
         result.failed.append((item.packet_id, error))
-        self.chunk_bytes = max(self.chunk.min_bytes, self.chunk_bytes // 2)
+        if not getattr(exc, "chunk_shrunk", False):
+            self.chunk_bytes = max(self.chunk.min_bytes, self.chunk_bytes // 2)
         log.warning("upload of %s failed: %s", item.packet_id, error)
         try:
             self.outbox.record_failure(item.packet_id, error[:500])
         except JemputError:
             log.exception("could not record the failure of %s", item.packet_id)
         self._publish("sync.failed", packet_id=item.packet_id, error=error[:200])
+
+    def _rejected(self, item: OutboxItem, exc: PacketRejected, result: SyncResult) -> None:
+        log.error("the office rejected packet %s: %s", item.packet_id, exc.reason)
+        result.rejected.append((item.packet_id, exc.reason))
+        try:
+            self.outbox.mark_rejected(item.packet_id, exc.reason)
+        except JemputError:
+            log.exception("could not record the rejection of %s", item.packet_id)
+        self._publish("sync.rejected", packet_id=item.packet_id, reason=exc.reason[:200])
 
     # -- one packet ------------------------------------------------------------------------------------------
     def _deliver(self, item: OutboxItem) -> None:
@@ -240,6 +274,9 @@ class Uploader:
         the office has bytes."""
         if item.upload_url:
             resp = self.client.head(item.upload_url)
+            if resp.status == 200 and resp.header("Jemput-Upload-Result") == "quarantined":
+                reason = resp.header("Jemput-Upload-Reason") or "quarantined"
+                raise PacketRejected(f"{item.packet_id}: quarantined by the office: {reason}", reason=reason)
             if resp.status == 200 and (resp.header("Upload-Offset") or "").isdigit():
                 offset = int(resp.header("Upload-Offset") or 0)
                 self.outbox.mark_uploading(item.packet_id, upload_url=item.upload_url, offset=offset)
@@ -253,6 +290,7 @@ class Uploader:
         if resp.status == 200 and self._acknowledge_if_received(resp, item, already=True):
             return None, 0
         location = resp.header("Location")
+        _raise_if_rejected(resp, item, "create")
         if resp.status != 201 or not location:
             raise UploadFailed(f"create answered {resp.status} without a Location (not a tus office?)",
                                rejected=resp.status in (400, 409, 413, 422))
@@ -263,8 +301,18 @@ class Uploader:
         """PATCH one chunk; returns (new offset, acknowledged)."""
         size = min(self.chunk_bytes, len(data) - offset)
         started = time.monotonic()
-        resp = self.client.patch(url, offset, data[offset:offset + size])
+        try:
+            resp = self.client.patch(url, offset, data[offset:offset + size])
+        except LinkError as exc:
+            number, confirmed = self._connection
+            self._shrink_after_drop(confirmed if number == self.client.connections_opened else 0)
+            exc.chunk_shrunk = True   # type: ignore[attr-defined]
+            raise
         elapsed = time.monotonic() - started
+        if resp.status == 204:
+            number, confirmed = self._connection
+            same = number == self.client.connections_opened
+            self._connection = (self.client.connections_opened, (confirmed if same else 0) + size)
         new_offset = resp.header("Upload-Offset")
         if resp.status == 409 and new_offset and new_offset.isdigit():
             self.outbox.record_offset(item.packet_id, int(new_offset))
@@ -273,6 +321,7 @@ class Uploader:
                                                                       item, already=True)
             return int(new_offset), False    # the office has another offset (an earlier PATCH did land): follow it
         if resp.status != 204 or not (new_offset or "").isdigit():
+            _raise_if_rejected(resp, item, f"PATCH at {offset}")
             raise UploadFailed(f"PATCH at {offset} answered {resp.status}: {resp.body[:200]!r}",
                                rejected=resp.status in (409, 413, 422))
         offset = int(new_offset or 0)
@@ -289,11 +338,29 @@ class Uploader:
                                                          already=False)
         return offset, False
 
+    def _shrink_after_drop(self, connection_bytes: int) -> None:
+        """A PATCH cut mid-body keeps none of its bytes at the office (the server buffers whole bodies), so chunks
+        must be small next to how long a connection lives: half the last size, and at most half of what the office
+        confirmed over the dropped connection. That size is also a ceiling growth respects until the link has
+        carried ``CLEAN_CHUNKS_TO_RAISE`` full chunks in a row without a drop."""
+        limit = connection_bytes // 2 if connection_bytes else self.chunk_bytes // 4
+        self.chunk_bytes = max(self.chunk.min_bytes, min(self.chunk_bytes // 2, limit))
+        self._ceiling_bytes = self.chunk_bytes
+        self._clean_chunks = 0
+
     def _adapt_chunk(self, size: int, elapsed: float) -> None:
         if size < self.chunk_bytes:
             return       # a short tail chunk says nothing about the link
+        if self._ceiling_bytes is not None:
+            self._clean_chunks += 1
+            if self._clean_chunks >= CLEAN_CHUNKS_TO_RAISE:
+                self._ceiling_bytes *= 2
+                self._clean_chunks = 0
+                if self._ceiling_bytes >= self.chunk.max_bytes:
+                    self._ceiling_bytes = None
         if elapsed < self.chunk.target_s / 2:
-            self.chunk_bytes = min(self.chunk.max_bytes, self.chunk_bytes * 2)
+            self.chunk_bytes = min(self._ceiling_bytes or self.chunk.max_bytes, self.chunk.max_bytes,
+                                   self.chunk_bytes * 2)
         elif elapsed > self.chunk.target_s * 2:
             self.chunk_bytes = max(self.chunk.min_bytes, self.chunk_bytes // 2)
 
@@ -313,6 +380,16 @@ class Uploader:
     def _publish(self, topic: str, **data: Any) -> None:
         if self._bus is not None:
             self._bus.publish(topic, **data)
+
+
+def _raise_if_rejected(resp: Response, item: OutboxItem, what: str) -> None:
+    """A 422, or the receiver's quarantine answer (``packet_rejected``, 422 or 409), is the office's final word."""
+    body = resp.json()
+    quarantined = isinstance(body, dict) and body.get("error") == "packet_rejected"
+    if resp.status == 422 or quarantined:
+        reason = str(body.get("reason") or body.get("error") or "") if isinstance(body, dict) else ""
+        reason = reason or f"HTTP {resp.status}"
+        raise PacketRejected(f"{item.packet_id}: {what} answered {resp.status}: {reason}", reason=reason)
 
 
 def _decode_header_receipt(value: str) -> dict | None:

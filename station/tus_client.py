@@ -73,6 +73,8 @@ class TusClient:
         self._conn: http.client.HTTPConnection | None = None
         self.body_bytes_sent = 0
         """PATCH payload bytes handed to the socket (what a resumed upload must keep small)."""
+        self.connections_opened = 0
+        """Counts connects, so a caller can tell which connection a request went over."""
 
     # -- tus operations --------------------------------------------------------------------------------------
     def get_receipt(self, packet_id: str) -> Response:
@@ -135,6 +137,7 @@ class TusClient:
 
     def _connection(self) -> http.client.HTTPConnection:
         if self._conn is None:
+            self.connections_opened += 1
             if self._https:
                 self._conn = http.client.HTTPSConnection(self._host, self._port, timeout=self.timeout_s,
                                                          context=ssl.create_default_context())

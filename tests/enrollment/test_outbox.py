@@ -64,6 +64,24 @@ def test_stats(service, outbox, operator, session_id):
     assert 99 <= stats.oldest_pending_age_s <= 110
 
 
+def test_rejected_by_office_is_kept_with_its_reason_and_leaves_the_work_list(service, outbox, operator,
+                                                                             session_id):
+    bad, good = (_enroll(service, session_id, operator, n) for n in (1, 2))
+    outbox.mark_uploading(bad, upload_url="http://127.0.0.1:9/api/v1/uploads/abc", offset=0)
+    outbox.mark_rejected(bad, "signature does not verify")
+    item = outbox.get(bad)
+    assert item.state is OutboxState.SEALED and item.rejected and item.attempts == 1
+    assert item.last_error == "rejected by office: signature does not verify"
+    assert [i.packet_id for i in outbox.pending()] == [good]
+    assert [i.packet_id for i in outbox.rejected()] == [bad] and not outbox.get(good).rejected
+    stats = outbox.stats()
+    assert (stats.pending, stats.pending_bytes, stats.rejected) == (1, outbox.get(good).size_bytes, 1)
+    assert item.path.exists()                                     # kept for the operator, never deleted
+    outbox.acknowledge(good, {})
+    with pytest.raises(OutboxError, match="acknowledged, not pending"):
+        outbox.mark_rejected(good, "too late")
+
+
 def test_unknown_packet(outbox):
     with pytest.raises(UnknownPacket):
         outbox.record_failure("0190b0b0-0000-7000-8000-000000000000", "x")

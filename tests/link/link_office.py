@@ -63,7 +63,7 @@ def open_outbox(data_dir: Path) -> Outbox:
 
 
 def queue_packets(office: Office, data_dir: Path, count: int, *, photo_bytes: int = 30_000,
-                  station: str = "kph-01", first_nik: int = 0) -> list[str]:
+                  station: str = "kph-01", first_nik: int = 0, signing_key: Any = None) -> list[str]:
     """Seal ``count`` real packets to the office and queue them in the station's outbox, oldest first."""
     outbox = open_outbox(data_dir)
     ids = []
@@ -77,7 +77,7 @@ def queue_packets(office: Office, data_dir: Path, count: int, *, photo_bytes: in
                   "manifest.json.age": packets.seal_part(json.dumps(manifest).encode(), office.keys.recipient)}
         created = base + timedelta(seconds=i)
         data = packets.build_packet(packet_id=packet_id, station_id=station, created=created, sealed_parts=sealed,
-                                    signing_key=office.station_key)
+                                    signing_key=signing_key or office.station_key)
         write_durably(outbox.path_for(packet_id), data)
         with store.transaction(outbox.conn):
             outbox.insert_sealed(outbox.conn, packet_id=packet_id, nik=f"6106014501900{first_nik + i:03d}",

@@ -12,7 +12,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 import sqlalchemy as sa
-from conftest import Broker, Listener, free_port, wait_for
+from link_broker import Broker, Listener, free_port, wait_for
 from link_helpers import snapshot, station_config, station_config_dict
 from paho.mqtt.enums import CallbackAPIVersion
 
@@ -182,3 +182,43 @@ def test_will_after_sigkill_and_broker_restart(broker: Broker, office: Ingest, t
         proc.terminate()
         proc.wait(10)
     wait_for(lambda: state() == "offline", 8, what="offline after clean stop")
+
+
+def _status(station: str, district: str) -> str:
+    return json.dumps({"schema": "jemput.status/1", "station": station, "district": district,
+                       "ts": "2030-01-01T00:00:00Z", "power": {}, "queue": {}, "devices": {}, "storage": {}})
+
+
+EVENT = json.dumps({"type": "disk_low", "severity": "warning", "ts": "2030-01-01T00:00:00Z", "detail": {}})
+
+
+def test_ingest_rejects_messages_under_a_district_not_the_stations(broker: Broker, office: Ingest) -> None:
+    """The ACL lets kph-01 publish under jemput/v1/<any district>/kph-01/: the ingest must not believe it."""
+    from office.stations import register_station
+    from station.keys import generate_signing_key, public_key_b64
+
+    register_station(office.engine, "kph-01", public_key_b64(generate_signing_key()), "6106")
+    spoof = "jemput/v1/6107/kph-01/"
+    kph01, kph02 = connect(broker, "kph-01"), connect(broker, "kph-02")
+    try:
+        for kind, payload in (("state", "online"), ("status", _status("kph-01", "6107")), ("event", EVENT),
+                              ("reply/abc", json.dumps({"id": "abc", "ok": True}))):
+            publish(kph01, spoof + kind, payload)                     # registered in 6106: all four refused
+        # kph-02 is not registered: its first accepted status fixes its district (6106)
+        publish(kph02, "jemput/v1/6106/kph-02/status", _status("kph-02", "6106"))
+        publish(kph02, "jemput/v1/6107/kph-02/event", EVENT)
+        publish(kph02, "jemput/v1/6107/kph-02/status", _status("kph-02", "6107"))
+        publish(kph01, PREFIX + "event", EVENT)                       # its own district still works
+        publish(kph02, "jemput/v1/6106/kph-02/event", EVENT)
+        wait_for(lambda: len(rows(office.engine, tdb.station_events)) == 2, 5, what="the two good events")
+        wait_for(lambda: office.stats["rejected:wrong_district"] == 6, 5, what="six spoofed messages counted")
+    finally:
+        for client in (kph01, kph02):
+            client.disconnect()
+            client.loop_stop()
+    assert office.stats["rejected"] == 6
+    assert {(r.station, r.district) for r in rows(office.engine, tdb.station_events)} == {
+        ("kph-01", "6106"), ("kph-02", "6106")}
+    assert latest_status(office.engine, "kph-01") is None or latest_status(office.engine, "kph-01")["status"] is None
+    assert latest_status(office.engine, "kph-02")["district"] == "6106"
+    assert all(r.district == "6106" for r in rows(office.engine, tdb.station_status))

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import Broker, Listener, wait_for
+from link_broker import Broker, Listener, wait_for
 from link_helpers import station_config_dict
 from link_office import queue_packets, running_office
 

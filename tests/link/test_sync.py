@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from conftest import wait_for
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from link_broker import wait_for
 from link_office import Office, open_outbox, queue_packets, running_office
 from proxy import ThrottlingProxy
 
@@ -20,6 +24,8 @@ from station.outbox import OutboxState
 from station.receipts import sign_receipt, verify_receipt
 from station.sync import ChunkPolicy, Uploader
 from station.tus_client import TusClient
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -129,27 +135,50 @@ def test_captive_portal_acknowledges_nothing(office: Office, data_dir: Path, for
     assert outbox.get(ids[0]).attempts == 2 and outbox.get(ids[0]).last_error
 
 
-def test_restart_mid_upload_resumes_from_the_office_offset(office: Office, data_dir: Path) -> None:
+def _settled_office_offset(office: Office) -> int:
+    """The office's offset once nothing more lands (a PATCH body already in the proxy may still complete)."""
+    last = -1
+    while (now := office_offset(office)) != last:
+        last = now
+        threading.Event().wait(0.3)
+    return last
+
+
+def test_sigkill_mid_upload_resumes_from_the_office_offset(office: Office, data_dir: Path, tmp_path: Path) -> None:
+    """A real crash: the uploader runs in its own process and is SIGKILLed in the middle of a PATCH."""
     [packet_id] = queue_packets(office, data_dir, 1, photo_bytes=600_000)
-    proxy = ThrottlingProxy(office.server.port, rate_bps=2_000_000)
-    first = make_uploader(office, open_outbox(data_dir), proxy.url, chunk=ChunkPolicy(initial_bytes=64 * 1024,
-                                                                                       max_bytes=64 * 1024))
-    first.start()
-    try:
-        wait_for(lambda: office_offset(office) >= 192 * 1024, 30, what="three chunks at the office")
-    finally:
-        first.stop()                          # the station is switched off in the middle of a PATCH
-        proxy.close()
-    landed = office_offset(office)
     size = open_outbox(data_dir).get(packet_id).size_bytes
+    proxy = ThrottlingProxy(office.server.port, rate_bps=2_000_000)             # ~0.25 s per 64 KB chunk
+    spec = tmp_path / "upload-spec.json"
+    spec.write_text(json.dumps({"data_dir": str(data_dir), "url": proxy.url, "token": office.token,
+                                "verify_key": office.keys.verify_key_b64, "chunk_bytes": 64 * 1024}))
+    child = subprocess.Popen([sys.executable, str(Path(__file__).with_name("upload_child.py")), str(spec)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        wait_for(lambda: office_offset(office) >= 192 * 1024 or child.poll() is not None, 30,
+                 what="three chunks at the office")
+        assert child.poll() is None, f"uploader child died on its own: {child.stderr.read()[-2000:]}"
+        wait_for(lambda: proxy.bytes_up > office_offset(office) + 8 * 1024, 10, what="a PATCH in flight")
+        child.send_signal(signal.SIGKILL)                                       # power cut in the middle of a PATCH
+        child.wait(10)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait(10)
+        proxy.close()
+    assert child.returncode == -signal.SIGKILL
+    landed = _settled_office_offset(office)
     assert 0 < landed < size
     second_outbox = open_outbox(data_dir)     # new objects on the same data dir: a restarted station
-    assert second_outbox.get(packet_id).upload_url and second_outbox.get(packet_id).state == OutboxState.UPLOADING
+    item = second_outbox.get(packet_id)
+    assert item.upload_url and item.state == OutboxState.UPLOADING and item.upload_offset <= landed
     second = make_uploader(office, second_outbox, office.server.url)
     result = second.run_once()
     assert result.acknowledged == [packet_id]
     assert result.bytes_sent == size - landed                 # resumed at the office's offset, not from zero
     assert office.stored_packet_ids() == [packet_id] and office.staging_files() == []
+    assert second_outbox.get(packet_id).state == OutboxState.ACKNOWLEDGED
 
 
 def test_receipt_first_no_reupload_when_the_answer_was_lost(office: Office, data_dir: Path) -> None:
@@ -217,3 +246,29 @@ def test_an_idle_uploader_wakes_for_a_newly_sealed_record(office: Office, data_d
     finally:
         uploader.stop()
     assert new_id in office.stored_packet_ids()
+
+
+def test_chunks_shrink_after_a_dropped_connection_and_stay_small_while_it_drops(office: Office,
+                                                                                 data_dir: Path) -> None:
+    """A PATCH cut mid-body keeps none of its bytes, so after a drop chunks must be small next to the link's uptime
+    (not just halved and doubled straight back on the next fast chunk)."""
+    [packet_id] = queue_packets(office, data_dir, 1, photo_bytes=400_000)
+    proxy = ThrottlingProxy(office.server.port)                       # fast, but cut every 100 KB
+    proxy.drop_every_bytes = 100_000
+    policy = ChunkPolicy(initial_bytes=64 * 1024, min_bytes=8 * 1024, max_bytes=1024 * 1024, target_s=2.0)
+    uploader = make_uploader(office, open_outbox(data_dir), proxy.url, chunk=policy)
+    chunks_after_drops = []
+    try:
+        first = uploader.run_once()
+        assert first.failed and not first.acknowledged
+        after_first_drop = uploader.chunk_bytes
+        assert after_first_drop <= 32 * 1024                  # at most half of what the connection carried
+        for _ in range(30):
+            result = uploader.run_once()
+            if result.acknowledged:
+                break
+            chunks_after_drops.append(uploader.chunk_bytes)
+    finally:
+        proxy.close()
+    assert office.stored_packet_ids() == [packet_id] and proxy.drops >= 3
+    assert chunks_after_drops and max(chunks_after_drops) <= after_first_drop, chunks_after_drops   # no regrowth

@@ -6,8 +6,8 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from conftest import Broker, Listener, wait_for
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from link_broker import Broker, Listener, wait_for
 from link_helpers import snapshot, station_config
 
 from office.mosquitto import OFFICE_USER

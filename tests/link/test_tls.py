@@ -10,11 +10,11 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
-from conftest import Broker, free_port, wait_for
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from link_broker import Broker, free_port, wait_for
 from link_helpers import snapshot, station_config_dict
 from paho.mqtt.enums import CallbackAPIVersion
 

@@ -47,13 +47,15 @@ def list_command(config_path: Path, limit: int, as_json: bool) -> None:
     click.echo(f"{'PACKET':36}  {'NIK':16}  {'STATE':12}  {'AGE':>7}  {'SIZE':>9}  {'TRIES':>5}  LAST ERROR")
     for item in items:
         error = item.last_error or ("-" if item.state != OutboxState.UPLOADING else f"at byte {item.upload_offset}")
-        click.echo(f"{item.packet_id:36}  {item.nik:16}  {item.state.value:12}  {_age(item.age_s(now)):>7}  "
+        state = "rejected" if item.rejected else item.state.value
+        click.echo(f"{item.packet_id:36}  {item.nik:16}  {state:12}  {_age(item.age_s(now)):>7}  "
                    f"{item.size_bytes:>9}  {item.attempts:>5}  {error}")
 
 
 def _as_dict(item: OutboxItem, now) -> dict:
     return {
-        "packet_id": item.packet_id, "nik": item.nik, "state": item.state.value, "age_s": round(item.age_s(now), 1),
+        "packet_id": item.packet_id, "nik": item.nik, "state": "rejected" if item.rejected else item.state.value,
+        "age_s": round(item.age_s(now), 1),
         "size_bytes": item.size_bytes, "sha256": item.sha256, "attempts": item.attempts,
         "last_error": item.last_error, "upload_offset": item.upload_offset,
         "created_at": item.created_at.isoformat(),

@@ -233,9 +233,12 @@ class Telemetry:
             if event is None:
                 return
             self._check_requested = True
-            if event.topic == "sync.failed":
+            if event.topic in ("sync.failed", "sync.rejected"):
                 detail = {k: v for k, v in event.data.items() if isinstance(v, str | int | float | bool | None)}
-                self.publish_event("sync_failed", "warning", detail)
+                # A rejected packet will not go through by retrying: the office has to look at it.
+                kind, severity = (("packet_rejected", "error") if event.topic == "sync.rejected"
+                                  else ("sync_failed", "warning"))
+                self.publish_event(kind, severity, detail)
 
     def _refresh_status(self) -> None:
         now = time.monotonic()

@@ -93,3 +93,4 @@ def test_queue_list_shows_the_rejection_and_its_reason(office: Office, data_dir:
     assert main(["queue", "list", "--config", str(config)]) == 0
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith(bad))
     assert "rejected by office: " in row and "signature" in row
+    assert row.split()[2] == "rejected"  # the state column says so, not "sealed"

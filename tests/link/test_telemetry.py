@@ -64,10 +64,17 @@ def test_online_status_and_change_driven_updates(broker: Broker, office_listener
             office_listener.json_on(PREFIX + "event")) >= 2 else None, 5, what="alarm events")
         assert {e["type"] for e in events} == {"battery_low", "device_fault"}
         assert all(set(e) == {"type", "severity", "ts", "detail"} for e in events)
-        assert office_listener.json_on(PREFIX + "status")[-1]["devices"]["fingerprint"] == "fault"
+        # The status that follows the device change may land just after the events: wait for it.
+        wait_for(lambda: office_listener.json_on(PREFIX + "status")[-1]["devices"]["fingerprint"] == "fault", 5,
+                 what="status with the fingerprint fault")
         bus.publish("sync.failed", error="connection reset", packet_id="p1")
         wait_for(lambda: any(e["type"] == "sync_failed" for e in office_listener.json_on(PREFIX + "event")), 5,
                  what="sync_failed event")
+        bus.publish("sync.rejected", reason="signature does not verify", packet_id="p2")
+        rejected = wait_for(lambda: [e for e in office_listener.json_on(PREFIX + "event")
+                                     if e["type"] == "packet_rejected"], 5, what="packet_rejected event")
+        assert rejected[0]["severity"] == "error"
+        assert rejected[0]["detail"] == {"reason": "signature does not verify", "packet_id": "p2"}
     finally:
         tel.stop()
     assert office_listener.on(PREFIX + "state")[-1] == b"offline"

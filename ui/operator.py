@@ -218,7 +218,7 @@ def report() -> Any:
     with db():
         items = station.outbox.list(limit=1000)
     todays = [i for i in items if i.created_at.astimezone().date() == today]
-    pending = [i for i in items if str(i.state) in ("sealed", "uploading")]
+    pending = [i for i in items if str(i.state) in ("sealed", "uploading") and not getattr(i, "rejected", False)]
     return render_template("report.html", today=today.isoformat(), todays=todays, pending=pending,
                            acknowledged=sum(1 for i in todays if str(i.state) in ("acknowledged", "purged")),
                            local_time=local_time)

@@ -64,6 +64,7 @@ def station_status(station: Any) -> dict[str, Any]:
             "pending": stats.get("pending", 0),
             "pending_bytes": stats.get("pending_bytes", 0),
             "acknowledged_total": stats.get("acknowledged_total", 0),
+            "rejected": stats.get("rejected", 0),
         },
         "network": {"uploader": uploader is not None, "online": online, "state": state,
                     "last_error": sync.get("last_error")},

@@ -120,6 +120,10 @@ def test_queue_shows_each_records_last_error_and_send_now_only_with_an_uploader(
     assert f'data-packet="{packet_id}"' in html
     assert "office unreachable: connection refused" in html and "Galat terakhir" in html
     assert 'id="sync-now"' not in html  # no uploader: no button that does nothing
+    plain_station.outbox.mark_rejected(packet_id, "signature does not verify")
+    html = client.get("/queue").text
+    assert "Ditolak kantor" in html and "signature does not verify" in html and "1 ditolak kantor" in html
+    assert 'id="h-rejected"' in client.get("/").text
     assert client.post("/queue/sync", data={"csrf_token": csrf_of(html)}).status_code == 404
 
 

@@ -118,20 +118,27 @@ class R30xSensor(Device):
         """ReadProdInfo (R503 and newer); None when the part does not have the command."""
         return self._product_info(self.timeout_s)
 
+    def finger_present(self) -> bool:
+        """One GenImg: True if a finger is on the glass (its image is now in the buffer), False if not.
+
+        The R30x protocol has no cheaper presence check; this skips the slow image upload, so the station can wait
+        for a finger to be lifted between attempts."""
+        try:
+            self._command(Instruction.GEN_IMG, expected="a finger image (GenImg)")
+        except NoFinger:
+            return False
+        return True
+
     def capture_image(self, timeout: float = 10.0) -> np.ndarray:
         """Wait for a finger (GenImg poll) then upload the image: uint8 (height, width), 4-bit values x 17."""
         model = self.model
         deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self._command(Instruction.GEN_IMG, expected="a finger image (GenImg)")
-                break
-            except NoFinger:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise DeviceTimeout(f"no finger on the sensor within {timeout:g} s", port=self.port,
-                                        expected="a finger on the sensor") from None
-                time.sleep(min(self.poll_interval_s, remaining))
+        while not self.finger_present():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise DeviceTimeout(f"no finger on the sensor within {timeout:g} s", port=self.port,
+                                    expected="a finger on the sensor") from None
+            time.sleep(min(self.poll_interval_s, remaining))
         return self.upload_image(model)
 
     def upload_image(self, model: SensorModel | None = None) -> np.ndarray:

@@ -115,17 +115,5 @@ class FingerCapture(Worker):
 
 
 def finger_present(sensor: Any) -> bool:
-    """GenImg without the slow image upload: the sensor answers "no finger" or takes an image.
-
-    Uses the driver's ``finger_present()`` when it has one; otherwise sends GenImg through the driver's command
-    path (the R30x protocol has no cheaper presence check).
-    """
-    if hasattr(sensor, "finger_present"):
-        return bool(sensor.finger_present())
-    from device_drivers.fingerprint.protocol import Instruction, NoFinger
-
-    try:
-        sensor._command(Instruction.GEN_IMG, expected="a finger image (GenImg)")
-    except NoFinger:
-        return False
-    return True
+    """Whether a finger is on the glass (the driver's GenImg check, without the slow image upload)."""
+    return bool(sensor.finger_present())

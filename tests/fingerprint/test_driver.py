@@ -59,6 +59,17 @@ def test_model_given_by_the_caller_skips_the_probe(make_emulator, make_sensor):
     assert Instruction.READ_PROD_INFO not in emulator.commands_seen
 
 
+def test_finger_present_follows_the_finger_without_uploading(make_emulator, make_sensor):
+    emulator = make_emulator("R503")
+    sensor = make_sensor(emulator.port, model="R503")
+    assert sensor.finger_present() is False
+    emulator.place_finger("good", seed=1)
+    assert sensor.finger_present() is True
+    emulator.lift_finger()
+    assert sensor.finger_present() is False
+    assert Instruction.UP_IMAGE not in emulator.commands_seen
+
+
 def test_paced_capture_at_57600_takes_the_line_time(make_emulator, make_sensor):
     emulator = make_emulator("R503", pace=True)
     sensor = make_sensor(emulator.port, model="R503")

@@ -29,8 +29,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+OFFICE_IDENTITIES: dict[str, str] = {}
+"""The office's age secret for each test station's recipient, so a test can open what the station sealed."""
+
+
 def station_config(data_dir: Path, *, port: int | None = None, idle_logout_s: int = 300) -> dict[str, Any]:
-    _secret, recipient = keys.generate_age_identity()
+    secret, recipient = keys.generate_age_identity()
+    OFFICE_IDENTITIES[recipient] = secret
     return {
         "station": {"id": "kph-01", "district": "6106", "data_dir": str(data_dir)},
         "ui": {"port": port or free_port(), "idle_logout_s": idle_logout_s},

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from station import packets
 from station.fingers import CAPTURE_ORDER
-from tests.ui.conftest import wait_until
+from tests.ui.conftest import OFFICE_IDENTITIES, wait_until
 from tests.ui.kiosk_steps import (
     check_layout,
     find_by_nik,
@@ -31,6 +32,27 @@ def capture_finger(page: Any, station: Any, index: int, quality: str = "good") -
     else:
         page.wait_for_url("**/signature")
     sim.lift_finger()
+
+
+def assert_no_plaintext_biometrics(station: Any, packet: bytes) -> None:
+    """Open the packet as the office would, then look for every captured file's bytes (whole, and 64-byte slices
+    from its middle and end) in every file under the data dir, WAL included: none may be there in clear."""
+    opened = packets.open_packet(packet, OFFICE_IDENTITIES[station.config.office.public_key],
+                                 station.signing_key.public_key())
+    assert {"photo.jpg", "signature.json", "signature.png"} <= set(opened.files)
+    assert sum(name.startswith("fingers/") for name in opened.files) == 10
+    needles = {}
+    for name, data in opened.files.items():
+        assert len(data) > 200, name
+        mid, end = len(data) // 2, len(data) - 64
+        needles[name] = (data, data[mid:mid + 64], data[end:])
+    data_dir = station.config.station.data_dir
+    files = [p for p in data_dir.rglob("*") if p.is_file()]
+    assert any(p.name.endswith("-wal") for p in files) or any(p.suffix == ".db" for p in files)
+    for path in files:
+        content = path.read_bytes()
+        for name, pieces in needles.items():
+            assert not any(piece in content for piece in pieces), f"plaintext {name} found in {path}"
 
 
 def draft_of(station: Any) -> Any:
@@ -141,6 +163,7 @@ def test_full_enrollment_ends_sealed_in_outbox(kiosk: Any, station: Any, page: A
     assert item is not None and str(item.state) == "sealed"
     assert item.nik == nik and item.path.exists()
     assert station.enrollment.active_drafts() == []
+    assert_no_plaintext_biometrics(station, item.path.read_bytes())
 
     page.goto(base + "/queue")
     expect(page.locator(f"[data-packet='{packet_id}']")).to_be_visible()

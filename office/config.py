@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from station.config import build_dataclass  # the shared strict TOML -> dataclass loader
+from station.config import NOT_A_KEY, build_dataclass, read_toml  # the shared strict TOML loader
 from station.errors import ConfigError
 
 DB_NAME = "office.db"
@@ -54,7 +53,7 @@ class OfficeMqttSection:
 class OfficeConfig:
     office: OfficeSection
     mqtt: OfficeMqttSection = field(default_factory=OfficeMqttSection)
-    source: Path | None = None
+    source: Path | None = field(default=None, metadata=NOT_A_KEY)
     """The file this config was read from (not a TOML key)."""
 
     @property
@@ -84,15 +83,7 @@ class OfficeConfig:
 
 def load_office_config(path: str | Path) -> OfficeConfig:
     path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    return office_config_from_dict(raw, source=path)
+    return office_config_from_dict(read_toml(path), source=path)
 
 
 def office_config_from_dict(raw: dict[str, Any], source: Path | None = None) -> OfficeConfig:

@@ -19,6 +19,9 @@ from typing import Any
 
 from station.errors import ConfigError
 
+NOT_A_KEY: dict[str, bool] = {"toml_key": False}
+"""Field metadata for dataclass fields that are filled in by the loader, never read from TOML."""
+
 
 @dataclass(frozen=True)
 class StationSection:
@@ -142,7 +145,7 @@ class Config:
     mqtt: MqttSection = field(default_factory=MqttSection)
     devices: DevicesSection = field(default_factory=DevicesSection)
     power: PowerSection = field(default_factory=PowerSection)
-    source: Path | None = None
+    source: Path | None = field(default=None, metadata=NOT_A_KEY)
     """The file this config was read from (not a TOML key)."""
 
     @property
@@ -161,21 +164,22 @@ class Config:
         return token
 
 
-_NOT_KEYS = {(("Config"), "source")}  # (dataclass name, field) pairs that are not TOML keys
-
-
-def load_config(path: str | Path) -> Config:
-    """Read and validate a TOML config file."""
-    path = Path(path)
+def read_toml(path: Path) -> dict[str, Any]:
+    """Parse a TOML file; any failure is one ``ConfigError`` naming the file (shared with the office config)."""
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    return config_from_dict(raw, source=path)
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a TOML config file."""
+    path = Path(path)
+    return config_from_dict(read_toml(path), source=path)
 
 
 def config_from_dict(raw: dict[str, Any], source: Path | None = None) -> Config:
@@ -192,7 +196,7 @@ def build_dataclass(cls: type, raw: Any, prefix: str, where: str) -> Any:
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: [{prefix.rstrip('.')}] must be a table")
     hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if (cls.__name__, f.name) not in _NOT_KEYS}
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.metadata.get("toml_key", True)}
     unknown = sorted(set(raw) - set(fields))
     if unknown:
         raise ConfigError(f"{where}: unknown key '{prefix}{unknown[0]}'")

@@ -78,3 +78,14 @@ def test_token_read_from_file(tmp_path):
     token_file.write_text("s3cret\n")
     config = load_config(write(tmp_path, MINIMAL + f'[office]\ntoken = "@{token_file}"\n'))
     assert config.office_token() == "s3cret"
+
+
+def test_office_config_rejects_source_as_a_key(tmp_path):
+    from office.config import load_office_config
+
+    path = tmp_path / "office.toml"
+    path.write_text('source = "x"\n[office]\ndistrict = "6106"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="unknown key 'source'"):
+        load_office_config(path)
+    path.write_text('[office]\ndistrict = "6106"\n', encoding="utf-8")
+    assert load_office_config(path).source == path

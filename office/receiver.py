@@ -27,6 +27,7 @@ from office import db
 from office.config import OfficeConfig
 from office.keys import OfficeKeys
 from office.stations import StationRecord, station_for_token
+from station.durable import fsync_dir
 from station.packets import PacketError, canonical_json, packet_sha256, verify_packet
 from station.receipts import sign_receipt
 
@@ -182,13 +183,6 @@ def _receipt_headers(packet: db.StoredPacket) -> dict[str, str]:
             "Jemput-Receipt-Url": url_for("receiver.receipt", packet_id=packet.packet_id)}
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
 
 # -- endpoints -----------------------------------------------------------------------------------------------------
 
@@ -230,7 +224,7 @@ def create() -> Response:
     upload_id = uuid.uuid4().hex
     with open(ctx.staging_path(upload_id), "xb") as handle:
         os.fsync(handle.fileno())
-    _fsync_dir(ctx.config.staging_dir)
+    fsync_dir(ctx.config.staging_dir)
     db.create_upload(ctx.engine, upload_id=upload_id, station_id=station.id, packet_id=meta["packet_id"],
                      length_bytes=length, meta=meta)
     response = Response(status=201)
@@ -377,8 +371,8 @@ def _complete(ctx: ReceiverContext, station: StationRecord, found: db.Upload) ->
 def _store(ctx: ReceiverContext, found: db.Upload, staging: Path, sha256: str, size_bytes: int) -> db.StoredPacket:
     final = ctx.config.packets_dir / f"{found.packet_id}.jpk"
     os.replace(staging, final)  # contents were fsynced by the last PATCH
-    _fsync_dir(ctx.config.packets_dir)
-    _fsync_dir(ctx.config.staging_dir)
+    fsync_dir(ctx.config.packets_dir)
+    fsync_dir(ctx.config.staging_dir)
     received_at = db.utc_now()
     receipt = sign_receipt(packet_id=found.packet_id, sha256=sha256, received_at=received_at,
                            office_key=ctx.keys.signing_key)
@@ -391,7 +385,7 @@ def _store(ctx: ReceiverContext, found: db.Upload, staging: Path, sha256: str, s
 def _quarantine(ctx: ReceiverContext, found: db.Upload, reason: str, status: int) -> Response:
     target = ctx.config.quarantine_dir / f"{found.upload_id}.jpk"
     os.replace(ctx.staging_path(found.upload_id), target)
-    _fsync_dir(ctx.config.quarantine_dir)
+    fsync_dir(ctx.config.quarantine_dir)
     db.record_quarantine(ctx.engine, upload_id=found.upload_id, packet_id=found.packet_id,
                          station_id=found.station_id, reason=reason, path=str(target))
     current_app.logger.warning("quarantined upload %s from %s: %s", found.upload_id, found.station_id, reason)

@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 
+from station.durable import fsync_dir
 from station.errors import IntegrityError, JemputError, StorageFull
 from station.store import transaction, translate_disk_full
 
@@ -121,13 +122,6 @@ def iso(ts: datetime) -> str:
 def parse_iso(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def write_durably(path: Path, data: bytes) -> None:

@@ -216,7 +216,7 @@ def _print_banner(ui_port: int, office_port: int, mqtt_port: int, root: Path, in
         "",
         "Jemput demo is running (Ctrl-C stops it):",
         f"  kiosk (station UI):  http://127.0.0.1:{ui_port}/",
-        f"  simulator panel:     http://127.0.0.1:{ui_port}/sim/",
+        f"  simulator panel:     http://127.0.0.1:{ui_port}/sim",
         f"  office receiver:     http://127.0.0.1:{office_port}/api/v1/uploads",
         f"  MQTT broker:         127.0.0.1:{mqtt_port} (topics jemput/v1/{DISTRICT}/{STATION_ID}/#)",
         f"  state and configs:   {root}",

@@ -50,6 +50,9 @@ def test_demo_runs_office_broker_and_station_then_stops(tmp_path):
         with urllib.request.urlopen(f"http://127.0.0.1:{ui_port}/login", timeout=10) as resp:
             assert resp.status == 200
             assert "Operator Demo" in resp.read().decode()  # the operator tile to log in with
+        sim_url = next(line for line in banner.splitlines() if "simulator panel:" in line).split()[-1]
+        with urllib.request.urlopen(sim_url, timeout=10) as resp:
+            assert resp.status == 200  # the printed address works (the panel needs no login in simulate mode)
         office_line = next(line for line in banner.splitlines() if "office receiver:" in line)
         office_url = office_line.split()[-1]
         request = urllib.request.Request(office_url, method="OPTIONS")

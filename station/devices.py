@@ -6,7 +6,8 @@ monitor notices devices that vanish or come back, publishes ``device.<name>`` ev
 and reconnects them in place, so a resident's loose USB cable costs a "plug it back in" message, not a restart.
 ``DeviceDisconnected`` from a driver becomes ``DeviceUnavailable`` (a ``JemputError`` with an Indonesian and an
 English reason) at this boundary. With ``simulate=True`` the sensor and pad emulators run on pseudo-terminals and
-the *real* drivers talk to them through pyserial; ``hub.simulator`` drives them (place a finger, sign, unplug).
+the *real* drivers talk to them through pyserial; ``hub.simulator`` (``station.simulator``) drives them (place a
+finger, sign, unplug).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from device_drivers.base import Health
 from device_drivers.battery import BatteryDevice, LazyBattery, SimulatedBattery, open_battery
@@ -28,6 +29,9 @@ from device_drivers.signature_pad import FakeTopazPad, PenPoint, TopazPad
 from station.config import Config
 from station.errors import JemputError
 from station.events import EventBus
+
+if TYPE_CHECKING:
+    from station.simulator import Simulator
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +158,8 @@ class DeviceHub:
         self._build_camera()
         self._build_battery()
         if self.simulate:
+            from station.simulator import Simulator  # imported here: it imports DeviceUnavailable from us
+
             self.simulator = Simulator(self, fingerprint=self._fake_fp, pad=self._fake_pad, camera=self.camera,
                                        battery=self.battery.device if self.battery else None)
 
@@ -376,56 +382,3 @@ class DeviceHub:
         if changed:
             log.info("device %s: %s %s", name, public["health"], state.detail)
             self.bus.publish(f"device.{name}", device=name, **public)
-
-
-class Simulator:
-    """The --simulate control panel's back end: acts on the emulators, so the real drivers see the effect."""
-
-    def __init__(self, hub: DeviceHub, *, fingerprint: Any, pad: FakeTopazPad | None, camera: Any,
-                 battery: SimulatedBattery | None) -> None:
-        self.hub = hub
-        self.fingerprint = fingerprint
-        self.pad = pad
-        self.camera = camera
-        self.battery = battery
-        self._signatures = 0
-
-    def _need(self, device: Any, name: str) -> Any:
-        if device is None:
-            raise DeviceUnavailable(name, Health.ABSENT, "no emulator for this device")
-        return device
-
-    def place_finger(self, quality: str = "good", seed: int | None = None) -> None:
-        self._need(self.fingerprint, "fingerprint").place_finger(quality, seed)
-
-    def lift_finger(self) -> None:
-        self._need(self.fingerprint, "fingerprint").lift_finger()
-
-    def sign(self, name: str = "Siti Aminah", seed: int | None = None, *, block: bool = False) -> None:
-        """Replay a signature on the pad (in the background unless ``block``); each call signs differently."""
-        self._signatures += 1
-        self._need(self.pad, "signature_pad").sign(name, self._signatures if seed is None else seed, block=block)
-
-    def set_scene(self, scene: str) -> None:
-        self._need(self.camera, "camera").set_scene(scene)
-
-    def _target(self, device: str) -> Any:
-        targets = {"fingerprint": self.fingerprint, "signature_pad": self.pad, "camera": self.camera,
-                   "battery": self.battery}
-        if device not in targets:
-            raise ValueError(f"unknown device {device!r}; expected one of {', '.join(targets)}")
-        return self._need(targets[device], device)
-
-    def unplug(self, device: str) -> None:
-        self._target(device).unplug()
-        self.hub.poke()
-
-    def replug(self, device: str) -> None:
-        self._target(device).replug()
-        self.hub.poke()
-
-    def cut_mains(self) -> None:
-        self._need(self.battery, "battery").cut_mains()
-
-    def restore_mains(self) -> None:
-        self._need(self.battery, "battery").restore_mains()

@@ -42,7 +42,15 @@ from station.drafts import (
     first_incomplete,
     new_state,
 )
-from station.errors import JemputError, StorageFull
+from station.enrollment_checks import (
+    DuplicateResident,
+    EnrollmentError,
+    StartRefused,
+    StepError,
+    check_finger_capture,
+    require_bytes,
+)
+from station.errors import StorageFull
 from station.events import EventBus
 from station.fingers import Finger
 from station.manifest import build_manifest
@@ -58,31 +66,10 @@ __all__ = ["Draft", "DuplicateResident", "EnrollmentError", "EnrollmentService",
 DEFAULT_MIN_FREE_MB = 50
 
 
-class EnrollmentError(JemputError):
-    """The workflow refused an action; the message says why and what to do."""
-
-
-class DuplicateResident(EnrollmentError):
-    """The NIK is already recorded at this station, or has an enrollment in progress."""
-
-
-class StepError(EnrollmentError):
-    """The action does not belong to the draft's current step (steps cannot be skipped)."""
-
-
-class StartRefused(EnrollmentError):
-    """New enrollments are paused (the power policy said no, or the station is not provisioned)."""
-
-
 def signature_json(points: list[Any]) -> bytes:
     """The ``signature.json`` file: a JSON array of pen points ``{x, y, pressure, pen_down, t}`` (packet-format §5)."""
     rows = [asdict(p) if is_dataclass(p) else dict(p) for p in points]
     return json.dumps(rows, separators=(",", ":")).encode("utf-8")
-
-
-def _require_bytes(what: str, data: Any) -> None:
-    if not isinstance(data, bytes | bytearray | memoryview) or len(data) == 0:
-        raise EnrollmentError(f"{what}: expected the encoded file as non-empty bytes, got {type(data).__name__}")
 
 
 def _file_meta(data: bytes) -> dict[str, Any]:
@@ -180,7 +167,7 @@ class EnrollmentService:
         return self._act(draft_id, Step.CONFIRM, "enrollment.confirm", change)
 
     def accept_photo(self, draft_id: str, jpeg: bytes, quality: dict) -> Draft:
-        _require_bytes("photo", jpeg)
+        require_bytes("photo", jpeg)
 
         def change(draft: Draft, state: dict) -> tuple[dict, dict]:
             state["photo"] = dict(quality)
@@ -190,18 +177,9 @@ class EnrollmentService:
 
     def accept_finger(self, draft_id: str, finger: Finger, png: bytes, *, score: int, attempts: int,
                       force_captured: bool) -> Draft:
-        if not 0 <= score <= 100 or not 1 <= attempts <= self.max_finger_attempts:
-            raise EnrollmentError(f"finger {finger.code}: score must be 0-100 and attempts "
-                                  f"1-{self.max_finger_attempts}")
-        # The workflow, not only the capture screen, holds the rule: a print below the threshold is kept only as
-        # the best of all attempts, and then it is flagged.
-        if force_captured and attempts < self.max_finger_attempts:
-            raise EnrollmentError(f"finger {finger.code}: force_captured only after "
-                                  f"{self.max_finger_attempts} attempts")
-        if not force_captured and score < self.finger_threshold:
-            raise EnrollmentError(f"finger {finger.code}: score {score} is below the threshold "
-                                  f"{self.finger_threshold}; retry, or keep the best after the last attempt")
-        _require_bytes(f"finger {finger.code} image", png)
+        check_finger_capture(finger, score=score, attempts=attempts, force_captured=force_captured,
+                             threshold=self.finger_threshold, max_attempts=self.max_finger_attempts)
+        require_bytes(f"finger {finger.code} image", png)
 
         def change(draft: Draft, state: dict) -> tuple[dict, dict]:
             self._require_next_finger(draft, finger)
@@ -231,7 +209,7 @@ class EnrollmentService:
     def accept_signature(self, draft_id: str, points: list[Any], png: bytes, quality: dict) -> Draft:
         if not points:
             raise EnrollmentError("signature: no pen points")
-        _require_bytes("signature image", png)
+        require_bytes("signature image", png)
         pen = signature_json(points)
 
         def change(draft: Draft, state: dict) -> tuple[dict, dict]:

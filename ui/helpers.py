@@ -16,6 +16,7 @@ from flask_wtf.csrf import CSRFError
 
 from station.errors import JemputError
 from ui import LANGUAGES, kiosk
+from ui.errors import capture_messages
 
 log = logging.getLogger(__name__)
 
@@ -94,10 +95,12 @@ def init_helpers(app: Flask) -> None:
 
     @app.errorhandler(JemputError)
     def _jemput_error(exc: JemputError) -> Any:
-        log.warning("refused: %s", exc)
+        from ui.errors import error_kind, user_message
+
+        message = user_message(exc)  # logs the English detail; residents never see it
         if request.path.startswith("/api/") or request.is_json:
-            return {"error": str(exc)}, 409
-        return _error_page(str(exc), 409)
+            return {"error": message, "code": error_kind(exc)}, 409
+        return _error_page(message, 409)
 
     @app.errorhandler(CSRFError)
     def _csrf_error(exc: CSRFError) -> Any:
@@ -117,4 +120,5 @@ def init_helpers(app: Flask) -> None:
             "simulate": "simulator" in app.blueprints,
             "idle_logout_s": ctx.station.config.ui.idle_logout_s,
             "station_id": ctx.station.config.station.id,
+            "capture_messages": capture_messages,
         }

@@ -79,17 +79,19 @@ def start() -> Any:
         flash(_("%(name)s is already recorded at this station.", name=resident.nama), "warn")
         return redirect(url_for("operator.search"))
     except StartRefused as exc:
-        flash(_start_refused_message(str(exc)), "warn")
+        flash(_start_refused_message(exc), "warn")
         return redirect(url_for("operator.search"))
     return redirect(_step_url(draft))
 
 
-def _start_refused_message(detail: str) -> str:
+def _start_refused_message(exc: Exception) -> str:
+    """The translated reason (locked, battery, not provisioned); the English detail only goes to the log."""
+    from ui.errors import kind_message, user_message
+
     power = getattr(kiosk().station, "power", None)
     if power is not None and not power.allows_new_enrollment():
-        return _("The battery is too low to start a new recording. Connect mains power; a recording already "
-                 "started can be finished.")
-    return _("New recordings are paused: %(why)s", why=detail)
+        return kind_message("start_battery")
+    return user_message(exc)
 
 
 @bp.get("/<draft_id>")

@@ -98,7 +98,26 @@ class Worker:
             self.run()
         except Exception as exc:  # noqa: BLE001 - a crashed worker must say so on screen, not vanish
             log.exception("%s capture failed", self.kind)
-            self.publish(state=CaptureState.ERROR, message=str(exc))
+            self.publish_error(exc)
+
+    def publish_error(self, exc: BaseException, **data: Any) -> None:
+        """An ERROR state with a message key the kiosk translates (``error``); the English text stays in the log."""
+        log.warning("%s capture error (%s): %s", self.kind, error_key(exc), exc)
+        self.publish(state=CaptureState.ERROR, error=error_key(exc), **data)
 
     def run(self) -> None:
         raise NotImplementedError
+
+
+def error_key(exc: BaseException) -> str:
+    """The message key for a capture error: ``storage_full``, ``step``, ``enrollment`` or ``internal``."""
+    from station.enrollment import EnrollmentError, StepError
+    from station.errors import StorageFull
+
+    if isinstance(exc, StorageFull):
+        return "storage_full"
+    if isinstance(exc, StepError):
+        return "step"
+    if isinstance(exc, EnrollmentError):
+        return "enrollment"
+    return "internal"

@@ -244,7 +244,7 @@
       }
       else if (d.state === "accepted") { setState("ok", d.forced ? msgs.forced : msgs.ok, "accepted"); setTimeout(() => window.location.reload(), 300); }
       else if (d.state === "complete") window.location.reload();
-      else if (d.state === "error") setState("bad", d.message, "error");
+      else if (d.state === "error") setState("bad", t("error_" + (d.error || "internal")), "error");
     });
   }
 

@@ -8,7 +8,9 @@ from typing import Any
 
 import cv2
 
+from device_drivers.errors import DeviceError
 from station.capture.base import CaptureState, Worker
+from station.devices import DeviceUnavailable
 from station.errors import JemputError
 from station.fingers import Finger
 
@@ -46,13 +48,17 @@ class FingerCapture(Worker):
             try:
                 with self.station.devices.fingerprint() as sensor:
                     self._attempt(sensor, finger)
-            except Exception as exc:  # noqa: BLE001 - DeviceUnavailable/DeviceError: tell, wait, retry
+            except (DeviceError, DeviceUnavailable) as exc:  # unplugged or failing sensor: tell, wait, retry
                 if self._stop.is_set():
                     return
                 log.info("fingerprint sensor unavailable: %s", exc)
-                self.publish(state=CaptureState.DEVICE_MISSING, device="fingerprint", finger=finger.code,
-                             message=str(exc))
+                self.publish(state=CaptureState.DEVICE_MISSING, device="fingerprint", finger=finger.code)
                 self._stop.wait(1.0)
+            except JemputError as exc:  # storage full, a refused step: not the cable; say what it is and retry
+                if self._stop.is_set():
+                    return
+                self.publish_error(exc, finger=finger.code)
+                self._stop.wait(2.0)
 
     def _attempt(self, sensor: Any, finger: Finger) -> None:
         from device_drivers.errors import DeviceTimeout

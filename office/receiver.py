@@ -4,7 +4,7 @@ Stations upload sealed packets over unreliable links, so every PATCH is fsynced 
 station resumes from ``HEAD``'s ``Upload-Offset``. A finished upload is verified (station signature, part hashes,
 the token's station) without decrypting anything; a good packet is renamed into ``packets/`` and receipted, a bad
 one is moved to ``quarantine/`` and answered 422, and staging is left empty either way. Protocol notes and status
-codes: docs/office-receiver.md.
+codes: docs/office-receiver.md. The files themselves (staging, packets/, quarantine/) are handled in ``office.storage``.
 """
 
 from __future__ import annotations
@@ -13,12 +13,9 @@ import base64
 import binascii
 import os
 import re
-import threading
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import sqlalchemy as sa
 from flask import Blueprint, Flask, Response, current_app, jsonify, request, url_for
 from sqlalchemy import Engine
 from werkzeug.exceptions import HTTPException
@@ -27,9 +24,16 @@ from office import db
 from office.config import OfficeConfig
 from office.keys import OfficeKeys
 from office.stations import StationRecord, station_for_token
-from station.durable import fsync_dir
+from office.storage import (
+    ReceiverContext,
+    create_staging,
+    quarantine_reason,
+    quarantine_upload,
+    recover_staging,
+    store_packet,
+    terminate_upload,
+)
 from station.packets import PacketError, canonical_json, packet_sha256, verify_packet
-from station.receipts import sign_receipt
 
 TUS_VERSION = "1.0.0"
 TUS_EXTENSIONS = "creation,termination"
@@ -52,28 +56,6 @@ class TusError(Exception):
         self.status, self.code, self.reason, self.headers = status, code, reason, headers or {}
 
 
-@dataclass
-class ReceiverContext:
-    config: OfficeConfig
-    engine: Engine
-    keys: OfficeKeys
-    store_lock: threading.Lock = field(default_factory=threading.Lock)
-    _guard: threading.Lock = field(default_factory=threading.Lock)
-    _upload_locks: dict[str, threading.Lock] = field(default_factory=dict)
-
-    def upload_lock(self, upload_id: str) -> threading.Lock:
-        """One PATCH at a time per upload: two writers at one offset would interleave bytes."""
-        with self._guard:
-            return self._upload_locks.setdefault(upload_id, threading.Lock())
-
-    def forget_lock(self, upload_id: str) -> None:
-        with self._guard:
-            self._upload_locks.pop(upload_id, None)
-
-    def staging_path(self, upload_id: str) -> Path:
-        return self.config.staging_dir / f"{upload_id}.part"
-
-
 def init_receiver(app: Flask, config: OfficeConfig, engine: Engine, office_keys: OfficeKeys) -> ReceiverContext:
     for directory in (config.packets_dir, config.staging_dir, config.quarantine_dir):
         directory.mkdir(parents=True, exist_ok=True)
@@ -82,17 +64,6 @@ def init_receiver(app: Flask, config: OfficeConfig, engine: Engine, office_keys:
     app.extensions["jemput_receiver"] = ctx
     app.register_blueprint(bp)
     return ctx
-
-
-def recover_staging(ctx: ReceiverContext) -> None:
-    """At start: drop staging files no open upload owns; close uploads whose staging file is gone."""
-    open_ids = db.all_open_upload_ids(ctx.engine)
-    for path in ctx.config.staging_dir.iterdir():
-        if path.name.removesuffix(".part") not in open_ids:
-            path.unlink(missing_ok=True)
-    for upload_id in open_ids:
-        if not ctx.staging_path(upload_id).exists():
-            db.finish_upload(ctx.engine, upload_id, "lost")
 
 
 def _ctx() -> ReceiverContext:
@@ -183,7 +154,6 @@ def _receipt_headers(packet: db.StoredPacket) -> dict[str, str]:
             "Jemput-Receipt-Url": url_for("receiver.receipt", packet_id=packet.packet_id)}
 
 
-
 # -- endpoints -----------------------------------------------------------------------------------------------------
 
 @bp.route("/uploads", methods=["OPTIONS"])
@@ -222,9 +192,7 @@ def create() -> Response:
         return response  # 200: already received, nothing to upload
     _prune_open_uploads(ctx, station.id)
     upload_id = uuid.uuid4().hex
-    with open(ctx.staging_path(upload_id), "xb") as handle:
-        os.fsync(handle.fileno())
-    fsync_dir(ctx.config.staging_dir)
+    create_staging(ctx, upload_id)
     db.create_upload(ctx.engine, upload_id=upload_id, station_id=station.id, packet_id=meta["packet_id"],
                      length_bytes=length, meta=meta)
     response = Response(status=201)
@@ -243,14 +211,7 @@ def _prune_open_uploads(ctx: ReceiverContext, station_id: str) -> None:
     """Abandoned uploads must not fill the disk: keep a station's newest few, terminate the rest."""
     open_ids = db.open_uploads(ctx.engine, station_id)
     for upload_id in open_ids[: max(0, len(open_ids) - MAX_OPEN_UPLOADS_PER_STATION + 1)]:
-        _terminate(ctx, upload_id)
-
-
-def _terminate(ctx: ReceiverContext, upload_id: str) -> None:
-    with ctx.upload_lock(upload_id):
-        ctx.staging_path(upload_id).unlink(missing_ok=True)
-        db.finish_upload(ctx.engine, upload_id, "terminated")
-    ctx.forget_lock(upload_id)
+        terminate_upload(ctx, upload_id)
 
 
 @bp.route("/uploads/<upload_id>", methods=["HEAD"])
@@ -263,15 +224,8 @@ def upload(upload_id: str) -> Response:
     if found.result:
         response.headers["Jemput-Upload-Result"] = found.result
     if found.result == "quarantined":   # the station must stop retrying it, and show the operator why
-        response.headers["Jemput-Upload-Reason"] = _header_safe(_quarantine_reason(upload_id))
+        response.headers["Jemput-Upload-Reason"] = _header_safe(quarantine_reason(_ctx(), upload_id))
     return response
-
-
-def _quarantine_reason(upload_id: str) -> str:
-    with _ctx().engine.connect() as conn:
-        reason = conn.execute(sa.select(db.quarantine.c.reason).where(db.quarantine.c.upload_id == upload_id)
-                              .order_by(db.quarantine.c.id.desc()).limit(1)).scalar()
-    return reason or "quarantined"
 
 
 def _header_safe(text: str) -> str:
@@ -284,7 +238,7 @@ def terminate(upload_id: str) -> Response:
     _require_tus()
     found = _owned_upload(upload_id, _authenticated_station())
     if found.completed_at is None:
-        _terminate(_ctx(), upload_id)
+        terminate_upload(_ctx(), upload_id)
     return Response(status=204)
 
 
@@ -361,33 +315,15 @@ def _complete(ctx: ReceiverContext, station: StationRecord, found: db.Upload) ->
             staging.unlink()
             db.finish_upload(ctx.engine, found.upload_id, "duplicate")
         else:
-            stored = _store(ctx, found, staging, sha256, len(data))
+            stored = store_packet(ctx, found, staging, sha256, len(data))
     response = Response(status=204)
     response.headers["Upload-Offset"] = str(found.length_bytes)
     response.headers.update(_receipt_headers(stored))
     return response
 
 
-def _store(ctx: ReceiverContext, found: db.Upload, staging: Path, sha256: str, size_bytes: int) -> db.StoredPacket:
-    final = ctx.config.packets_dir / f"{found.packet_id}.jpk"
-    os.replace(staging, final)  # contents were fsynced by the last PATCH
-    fsync_dir(ctx.config.packets_dir)
-    fsync_dir(ctx.config.staging_dir)
-    received_at = db.utc_now()
-    receipt = sign_receipt(packet_id=found.packet_id, sha256=sha256, received_at=received_at,
-                           office_key=ctx.keys.signing_key)
-    packet = db.StoredPacket(packet_id=found.packet_id, station_id=found.station_id, sha256=sha256,
-                             size_bytes=size_bytes, path=str(final), received_at=received_at, receipt=receipt)
-    db.record_packet(ctx.engine, packet, found.upload_id)
-    return packet
-
-
 def _quarantine(ctx: ReceiverContext, found: db.Upload, reason: str, status: int) -> Response:
-    target = ctx.config.quarantine_dir / f"{found.upload_id}.jpk"
-    os.replace(ctx.staging_path(found.upload_id), target)
-    fsync_dir(ctx.config.quarantine_dir)
-    db.record_quarantine(ctx.engine, upload_id=found.upload_id, packet_id=found.packet_id,
-                         station_id=found.station_id, reason=reason, path=str(target))
+    quarantine_upload(ctx, found, reason)
     current_app.logger.warning("quarantined upload %s from %s: %s", found.upload_id, found.station_id, reason)
     response = jsonify(error="packet_rejected", reason=reason)
     response.status_code = status

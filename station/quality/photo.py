@@ -27,6 +27,7 @@ class Check(enum.StrEnum):
     FACE_SIZE = "face_size"
     CENTRED = "centred"
     EYE_LINE = "eye_line"
+    EYE_POSITION = "eye_position"
     SHARPNESS = "sharpness"
     BACKGROUND = "background"
 
@@ -39,6 +40,9 @@ HINTS: dict[str, tuple[str, str]] = {
     "too_close": ("Mundur sedikit dari kamera", "Move back a little"),
     "off_centre": ("Geser ke tengah", "Move to the centre"),
     "tilted": ("Lihat lurus ke kamera", "Look straight at the camera"),
+    "eyes_not_found": ("Buka mata dan lihat lurus ke kamera", "Open your eyes and look straight at the camera"),
+    "eyes_too_high": ("Turunkan sedikit posisi wajah", "Lower your face a little"),
+    "eyes_too_low": ("Naikkan sedikit posisi wajah", "Raise your face a little"),
     "blurred": ("Foto buram, jangan bergerak", "Photo is blurred, hold still"),
     "too_dark": ("Wajah terlalu gelap", "Face too dark"),
     "too_bright": ("Wajah terlalu terang", "Face too bright"),
@@ -92,6 +96,10 @@ class PhotoThresholds:
     centre_y_frac: float = 0.42  # where the face centre should sit, from the top
     centre_max_dy_frac: float = 0.15
     max_roll_deg: float = 8.0  # eye line slope
+    # ICAO 9303: eyes 50-70 % of the photo height above its bottom edge. The crop puts them at ~42 % from the top
+    # (58 % from the bottom); we accept 30-50 % from the top, i.e. the ICAO band, measured on the 3:4 crop.
+    eye_line_min_from_top_frac: float = 0.30
+    eye_line_max_from_top_frac: float = 0.50
     min_sharpness: float = 0.03  # var(Laplacian) / var(face), on a 96x96 face
     exposure_min: float = 70.0  # mean grey of the face
     exposure_max: float = 200.0
@@ -119,6 +127,7 @@ class PhotoChecker:
     def __post_init__(self) -> None:
         self._faces = _cascade("haarcascade_frontalface_default.xml")
         self._eyes = _cascade("haarcascade_eye.xml")
+        self._eyes_loose = _cascade("haarcascade_eye_tree_eyeglasses.xml")
 
     # detection -------------------------------------------------------------------------------------------
     def _detect(self, grey: np.ndarray, width_px: int, min_px: int, *, max_px: int = 0, scale_factor: float = 1.2,
@@ -150,7 +159,12 @@ class PhotoChecker:
         return faces
 
     def find_eyes(self, grey: np.ndarray, face: Box) -> tuple[tuple[int, int], tuple[int, int]] | None:
-        """Centres of the left-image and right-image eye, or None when the cascade cannot find both."""
+        """Centres of the left-image and right-image eye, or None when neither pass finds both.
+
+        The strict pass (eye cascade, minNeighbors=3) is tried first; only if it misses, a permissive pass
+        (glasses-tolerant cascade on the equalised region, minNeighbors=2) runs, so a missed good frame does not
+        tell the resident to open their eyes, while closed or covered eyes still find nothing in either pass.
+        """
         x, y, w, h = face
         top = y + int(0.15 * h)
         roi = grey[max(top, 0):y + int(0.55 * h), max(x, 0):x + w]
@@ -160,16 +174,12 @@ class PhotoChecker:
         roi = cv2.resize(roi, None, fx=k, fy=k, interpolation=cv2.INTER_AREA if k < 1 else cv2.INTER_LINEAR)
         found = self._eyes.detectMultiScale(roi, scaleFactor=1.15, minNeighbors=3, minSize=(18, 18),
                                             maxSize=(44, 44))
-        centres = [((ex + ew / 2) / k + max(x, 0), (ey + eh / 2) / k + max(top, 0)) for ex, ey, ew, eh in found]
-        left = [c for c in centres if c[0] < x + w / 2]
-        right = [c for c in centres if c[0] >= x + w / 2]
-        if not left or not right:
-            return None
-        # Outermost-but-highest guesses are brows; take the candidate closest to the expected eye height.
-        expected_y = y + 0.38 * h
-        le = min(left, key=lambda c: abs(c[1] - expected_y))
-        re = min(right, key=lambda c: abs(c[1] - expected_y))
-        return (round(le[0]), round(le[1])), (round(re[0]), round(re[1]))
+        eyes = _pick_eyes(found, k, max(x, 0), max(top, 0), face)
+        if eyes is None:
+            found = self._eyes_loose.detectMultiScale(cv2.equalizeHist(roi), scaleFactor=1.1, minNeighbors=2,
+                                                      minSize=(16, 16), maxSize=(48, 48))
+            eyes = _pick_eyes(found, k, max(x, 0), max(top, 0), face)
+        return eyes
 
     # the checks ------------------------------------------------------------------------------------------
     def check(self, frame_bgr: np.ndarray) -> PhotoQuality:
@@ -191,6 +201,7 @@ class PhotoChecker:
             self._size(face, h),
             self._centring(face, w, h),
             self._eye_line(eyes),
+            self._eye_position((w, h), face, eyes),
             self._sharpness(grey, face),
             self._background(grey, face),
         ]
@@ -235,14 +246,26 @@ class PhotoChecker:
         return _result(Check.CENTRED, ok, max(dx, dy), "" if ok else "off_centre")
 
     def _eye_line(self, eyes: tuple[tuple[int, int], tuple[int, int]] | None) -> CheckResult:
+        """Both eyes found (open, looking at the camera) and level. Value: roll in degrees (90 without eyes)."""
         if eyes is None:
-            # Geometry fallback: the frontal-face cascade only fires within about +-15 degrees of roll and on
-            # faces looking at the camera, so a found face without eye detections is accepted as level.
-            return _result(Check.EYE_LINE, True, 0.0)
+            # Two cascade passes found no pair in a face the face cascade accepted: closed or covered eyes, or a
+            # look away. (A dark face also loses its eyes; the exposure hint comes first then.)
+            return _result(Check.EYE_LINE, False, 90.0, "eyes_not_found")
         (lx, ly), (rx, ry) = eyes
         roll = abs(math.degrees(math.atan2(ry - ly, rx - lx)))
         ok = roll <= self.thresholds.max_roll_deg
         return _result(Check.EYE_LINE, ok, roll, "" if ok else "tilted")
+
+    def _eye_position(self, frame_size: tuple[int, int], face: Box,
+                      eyes: tuple[tuple[int, int], tuple[int, int]] | None) -> CheckResult:
+        """Where the eye line sits in the 3:4 crop, as a fraction of its height from the top (ICAO band)."""
+        frac = eye_line_in_crop(frame_size, face, eyes)
+        t = self.thresholds
+        if frac < t.eye_line_min_from_top_frac:
+            return _result(Check.EYE_POSITION, False, frac, "eyes_too_high")
+        if frac > t.eye_line_max_from_top_frac:
+            return _result(Check.EYE_POSITION, False, frac, "eyes_too_low")
+        return _result(Check.EYE_POSITION, True, frac)
 
     def _sharpness(self, grey: np.ndarray, face: Box) -> CheckResult:
         x, y, w, h = face
@@ -279,6 +302,22 @@ def _result(name: Check, passed: bool, value: float, hint_key: str = "") -> Chec
     return CheckResult(str(name), passed, float(value), hint_id, hint_en, hint_key)
 
 
+def _pick_eyes(found: np.ndarray | tuple, k: float, x0: int, y0: int,
+               face: Box) -> tuple[tuple[int, int], tuple[int, int]] | None:
+    """One eye each side of the face's midline from cascade boxes (in the ROI scaled by k), or None."""
+    x, y, w, h = face
+    centres = [((ex + ew / 2) / k + x0, (ey + eh / 2) / k + y0) for ex, ey, ew, eh in found]
+    left = [c for c in centres if c[0] < x + w / 2]
+    right = [c for c in centres if c[0] >= x + w / 2]
+    if not left or not right:
+        return None
+    # Outermost-but-highest guesses are brows; take the candidate closest to the expected eye height.
+    expected_y = y + EYE_Y_PER_FACE_BOX * h
+    le = min(left, key=lambda c: abs(c[1] - expected_y))
+    re = min(right, key=lambda c: abs(c[1] - expected_y))
+    return (round(le[0]), round(le[1])), (round(re[0]), round(re[1]))
+
+
 def _clip_box(box: Box, w: int, h: int) -> Box:
     x, y, bw, bh = box
     x0, y0 = max(x, 0), max(y, 0)
@@ -289,6 +328,7 @@ def _clip_box(box: Box, w: int, h: int) -> Box:
 HEAD_PER_FACE_BOX = 1.45  # crown-to-chin height / face box height (measured with this detector set-up)
 HEAD_FRACTION = 0.65  # ICAO: the head fills 60-70 % of the photo height
 CROWN_MARGIN_FRACTION = 0.10  # space above the crown, of the photo height
+EYE_Y_PER_FACE_BOX = 0.38  # eye line below the face box top / face box height (this detector set-up)
 
 
 def portrait_box(frame_size: tuple[int, int], face: Box) -> Box:
@@ -307,6 +347,16 @@ def portrait_box(frame_size: tuple[int, int], face: Box) -> Box:
     return int(left), int(top), 3 * unit, 4 * unit
 
 
+def eye_line_in_crop(frame_size: tuple[int, int], face: Box,
+                     eyes: tuple[tuple[int, int], tuple[int, int]] | None = None) -> float:
+    """Height of the eye line in the ``portrait_box`` crop, as a fraction from its top (0 top, 1 bottom).
+
+    Uses the detected eyes, or the face box's typical eye height when there are none."""
+    _x, top, _w, crop_h = portrait_box(frame_size, face)
+    eye_y = (eyes[0][1] + eyes[1][1]) / 2 if eyes else face[1] + EYE_Y_PER_FACE_BOX * face[3]
+    return (eye_y - top) / crop_h if crop_h else 0.0
+
+
 def crop_portrait(frame_bgr: np.ndarray, quality: PhotoQuality, *, width_px: int | None = None) -> np.ndarray:
     """The ICAO-style 3:4 portrait (head ~65 % of the height) around the checked face; optionally resized."""
     if quality.face is None:
@@ -320,4 +370,4 @@ def crop_portrait(frame_bgr: np.ndarray, quality: PhotoQuality, *, width_px: int
 
 
 __all__ = ["HINTS", "Check", "CheckResult", "PhotoChecker", "PhotoQuality", "PhotoThresholds", "crop_portrait",
-           "portrait_box"]
+           "eye_line_in_crop", "portrait_box"]

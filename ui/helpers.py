@@ -90,6 +90,19 @@ def _error_page(message: str, status: int) -> Any:
     return render_template("error.html", message=message, back=back or url_for("operator.home")), status
 
 
+def outbox_state_names() -> dict[str, str]:
+    """Translated names of the outbox states (queue, report and the live updates in kiosk.js)."""
+    return {"sealed": _("Waiting"), "uploading": _("Sending"), "acknowledged": _("Received by office"),
+            "purged": _("Received, removed"), "rejected": _("Refused by the office")}
+
+
+def rejection_reason(item: Any) -> str:
+    """The office's reason for refusing a packet (``last_error`` without the outbox's marker)."""
+    from station.outbox import REJECTED_MARKER
+
+    return (getattr(item, "last_error", None) or "").removeprefix(REJECTED_MARKER)
+
+
 def init_helpers(app: Flask) -> None:
     app.before_request(_check_idle)
 
@@ -121,4 +134,6 @@ def init_helpers(app: Flask) -> None:
             "idle_logout_s": ctx.station.config.ui.idle_logout_s,
             "station_id": ctx.station.config.station.id,
             "capture_messages": capture_messages,
+            "outbox_state_names": outbox_state_names,
+            "rejection_reason": rejection_reason,
         }

@@ -24,6 +24,11 @@ MIN_BBOX_W = 0.15  # of the pad width
 MIN_BBOX_H = 0.08  # of the pad height
 MAX_STRAIGHTNESS = 1.25  # ink length / bounding-box diagonal below this is a single straight-ish line
 MIN_THICKNESS = 0.04  # minor / major spread of the ink (PCA): below this it is a line
+# A signature written in ONE pen-down stroke must be handwriting, not a lone circle, arc, tick or zigzag: its path
+# has to turn through at least this many full turns (cursive loops each add about one). Multi-stroke signatures
+# (initials, name + flourish) are judged by the other rules only.
+MIN_ONE_STROKE_TURNS = 1.75
+TURN_STEP = 0.02  # the stroke is resampled every 2 % of the pad width before measuring turning, so jitter adds none
 
 #: reason key -> (Bahasa Indonesia, English)
 REASONS: dict[str, tuple[str, str]] = {
@@ -45,10 +50,12 @@ class SignatureQuality:
     reason_id: str = ""
     reason_en: str = ""
     reason_key: str = ""
+    turns: float = 0.0  # total absolute turning of the pen path, in full turns (summed over strokes)
 
     def as_dict(self) -> dict:
         return {"passed": self.passed, "ink_length": round(self.ink_length, 4), "bbox_w": round(self.bbox_w, 4),
-                "bbox_h": round(self.bbox_h, 4), "strokes": self.strokes, "reason": self.reason_key or None}
+                "bbox_h": round(self.bbox_h, 4), "strokes": self.strokes, "turns": round(self.turns, 2),
+                "reason": self.reason_key or None}
 
 
 def _field(point: Any, name: str) -> Any:
@@ -93,7 +100,8 @@ def signature_quality(points: Iterable[Any], *, pad: Any = None) -> SignatureQua
     span = ink.max(axis=0) - ink.min(axis=0)
     ink_length = length_px / pad_w
     bbox_w, bbox_h = float(span[0]) / pad_w, float(span[1]) / pad_h
-    counts = (ink_length, bbox_w, bbox_h, len(strokes))
+    turns = sum(path_turns(stroke, TURN_STEP * pad_w) for stroke in strokes)
+    counts = (ink_length, bbox_w, bbox_h, len(strokes), turns)
     if bbox_w < MIN_BBOX_W and bbox_h < 2 * MIN_BBOX_H:
         return _verdict("too_small", *counts)
     if _is_line(ink, length_px, float(math.hypot(*span))):
@@ -102,7 +110,34 @@ def signature_quality(points: Iterable[Any], *, pad: Any = None) -> SignatureQua
         return _verdict("too_small", *counts)
     if ink_length < MIN_INK_LENGTH:
         return _verdict("too_short", *counts)
+    if len(strokes) == 1 and turns < MIN_ONE_STROKE_TURNS:
+        return _verdict("too_short", *counts)  # one plain shape; same advice: "please sign in full"
     return _verdict("", *counts)
+
+
+def path_turns(stroke: np.ndarray, step_px: float) -> float:
+    """Total absolute turning of a pen path, in full turns (a circle is 1, a straight line 0), measured on the
+    path resampled every ``step_px`` so sensor jitter and point density do not count."""
+    if len(stroke) < 3 or step_px <= 0:
+        return 0.0
+    seg = np.linalg.norm(np.diff(stroke, axis=0), axis=1)
+    arc = np.concatenate([[0.0], np.cumsum(seg)])
+    if arc[-1] < 2 * step_px:
+        return 0.0
+    # Resample finely, average over two steps (pen jitter is a few raw units per point), then keep every step.
+    fine = step_px / 4
+    at = np.arange(0.0, arc[-1], fine)
+    path = np.column_stack([np.interp(at, arc, stroke[:, 0]), np.interp(at, arc, stroke[:, 1])])
+    if len(path) > 9:
+        kernel = np.ones(9) / 9
+        path = np.column_stack([np.convolve(path[:, i], kernel, mode="valid") for i in (0, 1)])
+    path = path[::4]
+    if len(path) < 3:
+        return 0.0
+    d = np.diff(path, axis=0)
+    heading = np.arctan2(d[:, 1], d[:, 0])
+    turn = (np.diff(heading) + math.pi) % (2 * math.pi) - math.pi
+    return float(np.abs(turn).sum() / (2 * math.pi))
 
 
 def _is_line(ink: np.ndarray, length_px: float, diagonal_px: float) -> bool:
@@ -114,6 +149,7 @@ def _is_line(ink: np.ndarray, length_px: float, diagonal_px: float) -> bool:
     return length_px < MAX_STRAIGHTNESS * diagonal_px or (thickness < MIN_THICKNESS and length_px < 2 * diagonal_px)
 
 
-def _verdict(key: str, ink_length: float, bbox_w: float, bbox_h: float, strokes: int) -> SignatureQuality:
+def _verdict(key: str, ink_length: float, bbox_w: float, bbox_h: float, strokes: int,
+             turns: float = 0.0) -> SignatureQuality:
     reason_id, reason_en = REASONS.get(key, ("", ""))
-    return SignatureQuality(not key, ink_length, bbox_w, bbox_h, strokes, reason_id, reason_en, key)
+    return SignatureQuality(not key, ink_length, bbox_w, bbox_h, strokes, reason_id, reason_en, key, turns)

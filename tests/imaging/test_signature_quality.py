@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+import random
 from dataclasses import dataclass
 
+import numpy as np
 import pytest
 
-from station.quality.signature import REASONS, signature_quality
+from station.quality.signature import MIN_ONE_STROKE_TURNS, REASONS, TURN_STEP, path_turns, signature_quality
 
 PAD = (500, 350, 2650, 950)  # SigLite T-S460 raw signing area
 
@@ -135,3 +137,53 @@ def test_signatures_from_the_pad_emulator_pass() -> None:
             strokes = generate_signature(name, seed)
             q = signature_quality(to_points(strokes), pad=PAD)
             assert q.passed, (name, seed, q)
+
+
+# --- one-stroke rule: a lone plain shape is not a signature, one-stroke cursive is -------------------------------
+def circle(cx: float, cy: float, r: float, turns: float = 1.0, samples: int = 200) -> list[tuple[float, float]]:
+    return [(cx + r * math.cos(2 * math.pi * turns * i / (samples - 1)),
+             cy + r * math.sin(2 * math.pi * turns * i / (samples - 1))) for i in range(samples)]
+
+
+def jittered(stroke: list[tuple[float, float]], amplitude: float, seed: int) -> list[tuple[float, float]]:
+    rng = random.Random(seed)
+    return [(x + rng.uniform(-amplitude, amplitude), y + rng.uniform(-amplitude, amplitude)) for x, y in stroke]
+
+
+@pytest.mark.parametrize("shape", ["circle", "circle_and_a_half", "jittered_circle", "zigzag"])
+def test_a_single_plain_stroke_is_not_a_signature(shape: str) -> None:
+    """Each passes the size, line and ink-length rules; only the stroke-count rule catches it."""
+    stroke = {
+        "circle": circle(1500, 650, 250),
+        "circle_and_a_half": circle(1500, 650, 250, turns=1.5, samples=300),
+        "jittered_circle": jittered(circle(1500, 650, 250, samples=400), 6, seed=1),
+        "zigzag": [(1000, 500), (1300, 900), (1600, 500), (1900, 900)],
+    }[shape]
+    q = signature_quality(to_points([stroke]), pad=PAD)
+    assert q.bbox_w >= 0.15 and q.bbox_h >= 0.08 and q.ink_length >= 0.6  # big and inky enough otherwise
+    assert q.strokes == 1 and q.turns < MIN_ONE_STROKE_TURNS
+    assert not q.passed and q.reason_key == "too_short", q
+    assert q.reason_en == "Signature too short, please sign in full"
+
+
+@pytest.mark.parametrize("seed", [None, 1, 2])
+def test_one_stroke_cursive_signatures_pass(seed: int | None) -> None:
+    for letters, width, height in ((3, 500, 200), (5, 800, 300)):  # a short name written small, and a longer one
+        stroke = cursive(1000, width, 800, height, letters=letters, samples=300)
+        if seed is not None:
+            stroke = jittered(stroke, 6, seed)  # pen jitter must neither help nor hurt
+        q = signature_quality(to_points([stroke]), pad=PAD)
+        assert q.passed, (letters, seed, q)
+        assert q.strokes == 1 and q.turns >= MIN_ONE_STROKE_TURNS
+        assert q.as_dict()["turns"] == round(q.turns, 2)
+
+
+def test_path_turns_counts_full_turns_and_ignores_jitter_and_density() -> None:
+    step = TURN_STEP * 2150
+    assert path_turns(np.array(circle(1500, 650, 250, samples=60)), step) == pytest.approx(1.0, abs=0.12)
+    assert path_turns(np.array(circle(1500, 650, 250, samples=600)), step) == pytest.approx(1.0, abs=0.12)
+    assert path_turns(np.array(circle(1500, 650, 200, turns=3, samples=900)), step) == pytest.approx(3.0, abs=0.3)
+    line = np.array([(600 + 4 * i, 650) for i in range(400)], dtype=float)
+    assert path_turns(line, step) == pytest.approx(0.0, abs=1e-9)
+    assert path_turns(np.array(jittered([tuple(p) for p in line], 5, seed=3)), step) < 0.4
+    assert path_turns(np.array([(1.0, 1.0), (2.0, 2.0)]), step) == 0.0

@@ -7,7 +7,7 @@ from typing import Any
 from playwright.sync_api import expect
 
 LAYOUT_JS = """() => {
-  const bad = [];
+  const bad = [], outside = [];
   const sel = 'a, button, label.btn, [data-key], input[type=submit]';
   for (const el of document.querySelectorAll(sel)) {
     const r = el.getBoundingClientRect();
@@ -15,20 +15,28 @@ LAYOUT_JS = """() => {
     if (r.width === 0 || r.height === 0 || style.visibility === 'hidden') continue;  // not shown
     const name = el.id || el.textContent.trim().slice(0, 30) || el.tagName;
     if (r.width < 48 || r.height < 48) bad.push(name + ' ' + Math.round(r.width) + 'x' + Math.round(r.height));
+    const inScroller = el.closest('.scroll');  // lists that scroll on purpose (queue, search results)
+    if (!inScroller && (r.bottom > window.innerHeight + 0.5 || r.right > window.innerWidth + 0.5))
+      outside.push(name + ' bottom ' + Math.round(r.bottom) + ' right ' + Math.round(r.right));
   }
   const doc = document.documentElement;
   const main = document.querySelector('main');
   return {bad, scrollX: Math.max(doc.scrollWidth, document.body.scrollWidth) - window.innerWidth,
-          mainScrollX: main ? main.scrollWidth - main.clientWidth : 0};
+          mainScrollX: main ? main.scrollWidth - main.clientWidth : 0,
+          mainScrollY: main ? main.scrollHeight - main.clientHeight : 0, outside};
 }"""
 
 
-def check_layout(page: Any, where: str) -> None:
-    """No horizontal scrolling at 800x480 and every target at least 48x48 CSS px."""
+def check_layout(page: Any, where: str, *, scrolls: bool = False) -> None:
+    """No horizontal scrolling at 800x480, every target at least 48x48 CSS px and inside the screen, and (unless
+    the screen is a list that ``scrolls``) no vertical overflow of the main area either."""
     result = page.evaluate(LAYOUT_JS)
     assert result["scrollX"] <= 0, f"{where}: page scrolls horizontally by {result['scrollX']} px"
     assert result["mainScrollX"] <= 0, f"{where}: content scrolls horizontally by {result['mainScrollX']} px"
     assert not result["bad"], f"{where}: targets smaller than 48x48: {result['bad']}"
+    if not scrolls:
+        assert result["mainScrollY"] <= 0, f"{where}: content overflows the screen by {result['mainScrollY']} px"
+        assert not result["outside"], f"{where}: targets outside the 800x480 screen: {result['outside']}"
 
 
 def tap_digits(page: Any, digits: str, scope: str = "") -> None:

@@ -36,7 +36,7 @@ def test_operator_screens_fit_800x480_with_big_targets(kiosk: Any, station: Any,
     }
     for name, path in pages.items():
         page.goto(base + path)
-        check_layout(page, f"{lang} {name}")
+        check_layout(page, f"{lang} {name}", scrolls=name == "sim")  # the simulator is a developer's tool
         if lang == "id" and name in ("home", "sim"):
             shots(page, f"40-{name}")
     expect(page.locator("#error-message")).to_be_visible()
@@ -90,6 +90,15 @@ def test_resident_screens_fit_in_english_too(kiosk: Any, station: Any, page: Any
     page.goto(f"{base}/enroll/{draft_id}")
     page.wait_for_url("**/signature")
     check_layout(page, "en signature")
+    page.locator("#sig-accept").click()  # no ink yet: refused, with a flash above the pad
+    expect(page.locator(".flash.warn")).to_be_visible()
+    check_layout(page, "en signature with a warning")
+    page.locator("button[aria-label='Language']").click()
+    expect(page.locator("html")).to_have_attribute("lang", "id")
+    expect(page.locator(".flash.warn")).to_have_count(0)
+    page.locator("#sig-accept").click()
+    expect(page.locator(".flash.warn")).to_be_visible()
+    check_layout(page, "id signature with a warning")
     station.devices.simulator.sign()
     expect(page.locator("#sigpad")).not_to_have_attribute("data-points", "0", timeout=15_000)
     page.locator("#sig-accept").click()

@@ -101,6 +101,7 @@ def test_resident_screens_fit_in_english_too(kiosk: Any, station: Any, page: Any
     check_layout(page, "id signature with a warning")
     station.devices.simulator.sign()
     expect(page.locator("#sigpad")).not_to_have_attribute("data-points", "0", timeout=15_000)
+    expect(page.locator(".flash.warn")).to_be_hidden()  # the refusal goes once the pen writes
     page.locator("#sig-accept").click()
     page.wait_for_url("**/review")
     check_layout(page, "en review")

@@ -269,7 +269,11 @@
         ctx.clearRect(0, 0, canvas.width, canvas.height); prev = null; count = 0; draw(j.points);
       });
     });
-    on("pen.points", (d) => { if (d.draft_id === canvas.dataset.draft) { draw(d.points); $("#sig-state").textContent = "✎ " + count; } });
+    on("pen.points", (d) => {
+      if (d.draft_id !== canvas.dataset.draft) return;
+      draw(d.points); $("#sig-state").textContent = "✎ " + count;
+      document.querySelectorAll("main .flash").forEach((f) => f.classList.add("hidden"));  // old warning: the pen is writing now
+    });
     on("pen.clear", (d) => { if (d.draft_id === canvas.dataset.draft) { ctx.clearRect(0, 0, canvas.width, canvas.height); prev = null; count = 0; } });
     on("capture.signature", (d) => {
       if (d.draft_id !== canvas.dataset.draft) return;

@@ -49,8 +49,7 @@ def station_status(station: Any) -> dict[str, Any]:
     uploader = getattr(station, "uploader", None)
     sync = _as_dict(_call(uploader, "progress")) if uploader is not None else {}
     state = sync.get("state")
-    online = None if state is None else (False if sync.get("last_error") or state == "backoff" else
-                                         (True if state == "uploading" else None))
+    online = network_online(sync)
     return {
         "power": {
             "on_mains": power.get("on_mains"),
@@ -72,6 +71,20 @@ def station_status(station: Any) -> dict[str, Any]:
         "last_upload_local": _local_hhmm(getattr(last, "acknowledged_at", None)),
         "ts": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+
+
+def network_online(sync: dict[str, Any]) -> bool | None:
+    """Whether the office is reachable, from the uploader's snapshot: True while uploading and while idle after a
+    round that reached the office; False while backing off after failures; None (unknown) before any attempt, when
+    paused or stopped, or without an uploader."""
+    state = sync.get("state")
+    if state == "uploading":
+        return True
+    if state == "backoff" or (state == "idle" and sync.get("last_error")):
+        return False
+    if state == "idle" and (sync.get("bytes_sent") or 0) > 0:
+        return True  # the last round got through and nothing failed since
+    return None
 
 
 def battery_level_icon(percent: float | None) -> int:

@@ -39,7 +39,7 @@ def event_stream(station: Any, stopping: Any, max_s: float | None = None, captur
         yield encode("status", station_status(station))
         for topic, data in capture.live_states() if capture is not None else ():
             yield encode(topic, data)
-        pending: dict[str, dict[str, Any]] = {}
+        pending: dict[tuple[str, str], dict[str, Any]] = {}  # latest per topic (and per packet: none is lost)
         last_flush = last_beat = time.monotonic()
         while not stopping.is_set() and (max_s is None or time.monotonic() - started < max_s):
             event = sub.get(timeout_s=POLL_S)
@@ -48,9 +48,9 @@ def event_stream(station: Any, stopping: Any, max_s: float | None = None, captur
                 if event.topic.startswith(LIVE_PREFIXES):
                     yield encode(event.topic, event.data)
                 else:
-                    pending[event.topic] = event.data
+                    pending[(event.topic, str(event.data.get("packet_id", "")))] = event.data
             if pending and now - last_flush >= STATUS_INTERVAL_S:
-                for topic, data in pending.items():
+                for (topic, _packet), data in pending.items():
                     yield encode(topic, data)
                 yield encode("status", station_status(station))
                 pending.clear()

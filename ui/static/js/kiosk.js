@@ -145,9 +145,31 @@
       $("#h-battery").textContent = pct === null || pct === undefined ? "–" : pct + "%";
       if (s.power && s.power.on_mains !== null) $("#h-mains").textContent = t(s.power.on_mains ? "on_mains" : "on_battery");
       $("#h-pending").textContent = s.queue.pending;
+      if (s.last_upload_local && $("#h-last")) $("#h-last").textContent = s.last_upload_local;
+    }
+    if ($("#h-net") && s.network) {
+      const n = s.network;
+      $("#h-net").textContent = !n.uploader ? t("net_off") : n.online === true ? t("net_online") : n.online === false ? t("net_offline") : "–";
+      $("#h-net").dataset.online = String(n.online);
     }
     Object.entries(s.devices || {}).forEach(([name, d]) => { devWatch[name] = d.health; });
     if (!$("#device-banner").dataset.from || $("#device-banner").dataset.from === "status") deviceBanner(null, "status");
+  });
+  /* sync progress: queue rows change state live ------------------------------------------------- */
+  on("sync.*", (d, topic) => {
+    const row = d && d.packet_id && document.querySelector('#queue-table tr[data-packet="' + d.packet_id + '"]');
+    if (!row) return;
+    const kind = topic.slice(5);
+    const state = { progress: "uploading", done: "acknowledged", failed: "sealed", rejected: "rejected" }[kind];
+    if (!state) return;
+    const cell = row.querySelector(".q-state");
+    cell.textContent = "";
+    const span = document.createElement("span");
+    span.className = "state " + state; span.dataset.state = state; span.textContent = t("state_" + state);
+    cell.appendChild(span);
+    const why = kind === "failed" ? t("last_error") + " " + (d.error || "") : kind === "rejected" ? (d.reason || "") : "";
+    if (why) { const e = document.createElement("div"); e.className = "err"; e.textContent = why; cell.appendChild(e); }
+    if (kind === "progress" && d.size_bytes) span.textContent += " " + Math.min(100, Math.round(100 * d.offset / d.size_bytes)) + "%";
   });
   function deviceBanner(device, from) {
     const b = $("#device-banner");

@@ -131,10 +131,10 @@ class PhotoChecker:
 
     # detection -------------------------------------------------------------------------------------------
     def _detect(self, grey: np.ndarray, width_px: int, min_px: int, *, max_px: int = 0, scale_factor: float = 1.2,
-                equalise: bool = False) -> list[Box]:
-        h, w = grey.shape
-        scale = width_px / w
-        small = cv2.resize(grey, (width_px, max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+                equalise: bool = False, small: np.ndarray | None = None) -> list[Box]:
+        scale = width_px / grey.shape[1]
+        if small is None or small.shape[1] != width_px:
+            small = _shrink(grey, width_px)
         if equalise:
             small = cv2.equalizeHist(small)
         # minNeighbors=2: on frames this small, 3 loses real faces now and then; 2 gave no false positives on the
@@ -143,9 +143,10 @@ class PhotoChecker:
                                              minSize=(min_px, min_px), maxSize=(max_px, max_px))
         return [tuple(int(round(v / scale)) for v in box) for box in found]  # type: ignore[misc]
 
-    def find_faces(self, grey: np.ndarray) -> list[Box]:
-        """Faces of the people in front of the camera, largest first."""
-        faces = self._detect(grey, self.coarse_width_px, 24)
+    def find_faces(self, grey: np.ndarray, coarse: np.ndarray | None = None) -> list[Box]:
+        """Faces of the people in front of the camera, largest first. ``coarse``: ``grey`` already shrunk to
+        ``coarse_width_px`` (``check`` shares it with the background check)."""
+        faces = self._detect(grey, self.coarse_width_px, 24, small=coarse)
         if not faces:
             # The coarse pass already searched faces >= 24 px at its scale; look only for smaller ones.
             below = int(24 * self.fine_width_px / self.coarse_width_px) + 8
@@ -188,7 +189,8 @@ class PhotoChecker:
             raise ValueError(f"expected a BGR frame (H, W, 3), got shape {frame_bgr.shape}")
         grey = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY)
         h, w = grey.shape
-        faces = self.find_faces(grey)
+        coarse = _shrink(grey, self.coarse_width_px)
+        faces = self.find_faces(grey, coarse)
         if len(faces) != 1:
             key = "no_face" if not faces else "many_faces"
             checks = [_result(Check.ONE_FACE, False, len(faces), key), self._frame_exposure(grey)]
@@ -203,7 +205,7 @@ class PhotoChecker:
             self._eye_line(eyes),
             self._eye_position((w, h), face, eyes),
             self._sharpness(grey, face),
-            self._background(grey, face),
+            self._background(coarse, face, self.coarse_width_px / w),
         ]
         return PhotoQuality(all(c.passed for c in checks), checks, face, eyes, (w, h))
 
@@ -275,11 +277,9 @@ class PhotoChecker:
         ok = sharpness >= self.thresholds.min_sharpness
         return _result(Check.SHARPNESS, ok, sharpness, "" if ok else "blurred")
 
-    def _background(self, grey: np.ndarray, face: Box) -> CheckResult:
-        """Patches left and right of the head and above it should be one plain colour."""
-        h_img, w_img = grey.shape
-        scale = 160.0 / w_img
-        small = cv2.resize(grey, (160, max(1, round(h_img * scale))), interpolation=cv2.INTER_AREA)
+    def _background(self, small: np.ndarray, face: Box, scale: float) -> CheckResult:
+        """Patches left and right of the head and above it should be one plain colour. ``small``: the grey frame
+        shrunk by ``scale`` (the face detector's coarse copy, reused)."""
         x, y, w, h = (v * scale for v in face)
         patches = [
             (x - 0.85 * w, y - 0.3 * h, x - 0.4 * w, y + 0.6 * h),
@@ -316,6 +316,11 @@ def _pick_eyes(found: np.ndarray | tuple, k: float, x0: int, y0: int,
     le = min(left, key=lambda c: abs(c[1] - expected_y))
     re = min(right, key=lambda c: abs(c[1] - expected_y))
     return (round(le[0]), round(le[1])), (round(re[0]), round(re[1]))
+
+
+def _shrink(grey: np.ndarray, width_px: int) -> np.ndarray:
+    h, w = grey.shape
+    return cv2.resize(grey, (width_px, max(1, round(h * width_px / w))), interpolation=cv2.INTER_AREA)
 
 
 def _clip_box(box: Box, w: int, h: int) -> Box:

@@ -234,3 +234,10 @@ def test_head_low_in_the_frame_puts_eyes_too_low_in_the_crop() -> None:
         result = q.check("eye_position")
         assert result.hint_key == "eyes_too_low" and result.value > 0.50
         assert q.hints("id") == ["Naikkan sedikit posisi wajah"] and q.hints("en") == ["Raise your face a little"]
+
+
+def test_find_faces_gives_the_same_boxes_with_or_without_the_shared_coarse_copy(checker: PhotoChecker) -> None:
+    for scene in ("portrait", "far", "two_faces"):
+        grey = cv2.cvtColor(frames(scene, per_seed=1)[0], cv2.COLOR_BGR2GRAY)
+        coarse = cv2.resize(grey, (checker.coarse_width_px, 120), interpolation=cv2.INTER_AREA)
+        assert checker.find_faces(grey) == checker.find_faces(grey, coarse) != [], scene

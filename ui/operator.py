@@ -12,7 +12,7 @@ from flask_babel import gettext as _
 
 from ui import LANGUAGES, kiosk
 from ui.helpers import audit, current_operator, db, login_required
-from ui.status import station_status
+from ui.status import station_status, todays_outbox
 
 bp = Blueprint("operator", __name__)
 PIN_LENGTH = 6
@@ -215,10 +215,9 @@ def sync_now() -> Any:
 def report() -> Any:
     station = kiosk().station
     today = datetime.now().astimezone().date()
+    todays = todays_outbox(station)
     with db():
-        items = station.outbox.list(limit=1000)
-    todays = [i for i in items if i.created_at.astimezone().date() == today]
-    pending = [i for i in items if str(i.state) in ("sealed", "uploading") and not getattr(i, "rejected", False)]
+        pending = station.outbox.stats().pending
     return render_template("report.html", today=today.isoformat(), todays=todays, pending=pending,
                            acknowledged=sum(1 for i in todays if str(i.state) in ("acknowledged", "purged")),
                            local_time=local_time)

@@ -7,7 +7,7 @@ never as an error page.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -85,6 +85,20 @@ def network_online(sync: dict[str, Any]) -> bool | None:
     if state == "idle" and (sync.get("bytes_sent") or 0) > 0:
         return True  # the last round got through and nothing failed since
     return None
+
+
+def todays_outbox(station: Any, now: datetime | None = None) -> list[Any]:
+    """Today's (local day) outbox records, newest first, selected in SQL (a busy station has thousands of rows)."""
+    from station.outbox import iso
+
+    start = (now or datetime.now().astimezone()).replace(hour=0, minute=0, second=0, microsecond=0)
+    end = start + timedelta(days=1)
+    with station.db_lock:
+        ids = [r[0] for r in station.conn.execute(
+            "SELECT packet_id FROM outbox WHERE created_at >= ? AND created_at < ? ORDER BY created_at DESC, "
+            "packet_id DESC", (iso(start), iso(end))).fetchall()]
+        items = [station.outbox.get(packet_id) for packet_id in ids]
+    return [i for i in items if i is not None]
 
 
 def battery_level_icon(percent: float | None) -> int:

@@ -20,7 +20,7 @@ def add(station: Any, n: int, nik: str, *, days_ago: int = 0) -> str:
     path.write_bytes(data)
     with station.db_lock:
         station.conn.execute("BEGIN")
-        station.outbox.insert_sealed(station.conn, packet_id=packet_id, nik=nik, session_id=None,
+        station.outbox.insert_sealed(station.conn, packet_id=packet_id, nik=f"6106{n:012d}", session_id=None,
                                      size_bytes=len(data), sha256=hashlib.sha256(data).hexdigest(),
                                      created_at=utc_now() - timedelta(days=days_ago))
         station.conn.execute("COMMIT")
@@ -42,3 +42,21 @@ def test_report_states_are_translated_and_refusals_show_the_reason(client: Any, 
     client.post("/lang/en", data={"csrf_token": csrf_of(html), "next": "/report"})
     html_en = client.get("/report").text
     assert "Received by office" in html_en and "Refused by the office" in html_en
+
+
+def test_report_counts_all_of_todays_rows_and_none_from_yesterday(client: Any, plain_station: Any) -> None:  # noqa: F811
+    log_in(client)
+    st, nik = plain_station, plain_station.demo.sample_niks[0]
+    add(st, 9000, nik, days_ago=2)
+    now = utc_now()
+    with st.db_lock:  # a busy day: more rows than any page limit
+        st.conn.execute("BEGIN")
+        for n in range(1005):
+            st.outbox.insert_sealed(st.conn, packet_id=f"0192f0c0-0000-7000-8001-{n:012d}", nik=f"6106{n:012d}",
+                                    session_id=None, size_bytes=10, sha256="0" * 64,
+                                    created_at=now - timedelta(microseconds=n))
+        st.conn.execute("COMMIT")
+    html = client.get("/report").text
+    assert re.search(r'id="r-today">1005<', html), re.search(r'id="r-today">\d+<', html)
+    assert re.search(r'id="r-pending">1006<', html)  # waiting to send counts every day
+    assert "8000-000000009000" not in html

@@ -60,3 +60,59 @@ def test_idle_operator_is_logged_out_and_the_draft_stays(kiosk: Any, station: An
     with station.db_lock:
         row = station.conn.execute("SELECT actor FROM audit_log WHERE action = 'operator.idle_logout'").fetchone()
     assert row is not None and row[0] == "demo"
+
+
+@pytest.fixture
+def short_idle_kiosk(data_dir: Any) -> Any:
+    """A station and kiosk that log the operator out after 4 s without activity."""
+    from station.config import config_from_dict
+    from station.demo_data import seed_demo
+    from station.runtime import build_station, init_station
+    from tests.ui.conftest import fast_builders, station_config
+    from ui.server import KioskServer
+
+    config = config_from_dict(station_config(data_dir, idle_logout_s=4))
+    init_station(config)
+    st = build_station(config, simulate=True, builders=fast_builders())
+    st.start()
+    with st.db_lock:
+        st.demo = seed_demo(st.conn, config.station.district)
+    server = KioskServer(st).start()
+    try:
+        yield server, st
+    finally:
+        server.stop()
+        st.stop()
+
+
+def test_a_resident_signing_keeps_the_operator_logged_in(short_idle_kiosk: Any, page: Any) -> None:
+    import cv2
+
+    from device_drivers.fingerprint.synthetic import synthetic_fingerprint
+    from station.fingers import CAPTURE_ORDER
+    from tests.ui.kiosk_steps import find_by_nik, open_session, start_recording, wait_photo_captured
+
+    server, station = short_idle_kiosk
+    base, demo = server.url, station.demo
+    login(page, base)
+    open_session(page, base, demo.villages[0])
+    find_by_nik(page, demo.sample_niks[0])
+    start_recording(page, demo.sample_niks[0])
+    wait_photo_captured(page)
+    draft_id = page.locator("body").get_attribute("data-draft")
+    png = cv2.imencode(".png", synthetic_fingerprint(192, 192, "good", seed=1))[1].tobytes()
+    page.locator("#photo-next").click()
+    page.wait_for_url("**/fingerprints")
+    for finger in CAPTURE_ORDER:
+        station.enrollment.accept_finger(draft_id, finger, png, score=90, attempts=1, force_captured=False)
+    page.goto(f"{base}/enroll/{draft_id}")
+    page.wait_for_url("**/signature")
+    started = time.monotonic()
+    while time.monotonic() - started < 13:  # over twice the idle limit, no touch on the screen: only the pen
+        station.devices.simulator.sign(seed=int(time.monotonic()))
+        time.sleep(1.5)
+    assert page.url.endswith("/signature"), page.url
+    page.locator("#sig-accept").click()
+    page.wait_for_url("**/review")
+    with station.db_lock:
+        assert station.conn.execute("SELECT 1 FROM audit_log WHERE action = 'operator.idle_logout'").fetchone() is None

@@ -184,10 +184,16 @@
   const idleS = parseInt(body.dataset.idleS || "0", 10);
   if (idleS > 0) {
     let last = Date.now(), lastPing = Date.now();
-    document.addEventListener("pointerdown", () => {
+    const pingEveryMs = Math.max(1000, Math.min(30000, idleS * 1000 / 3));
+    const activity = () => {
       last = Date.now();
-      if (Date.now() - lastPing > 30000) { lastPing = Date.now(); post("/api/ping"); }
-    });
+      if (Date.now() - lastPing > pingEveryMs) { lastPing = Date.now(); post("/api/ping"); }
+    };
+    document.addEventListener("pointerdown", activity);
+    // A resident at the sensor, the camera or the pad is activity too: a capture must not be logged out mid-way.
+    const mine = (d) => body.dataset.draft && d && d.draft_id === body.dataset.draft;
+    on("capture.*", (d) => { if (mine(d)) activity(); });
+    on("pen.*", (d) => { if (mine(d)) activity(); });
     setInterval(() => { if (Date.now() - last > (idleS + 2) * 1000) window.location.reload(); }, 5000);
   }
 

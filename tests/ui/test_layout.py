@@ -40,6 +40,9 @@ def test_operator_screens_fit_800x480_with_big_targets(kiosk: Any, station: Any,
         if lang == "id" and name in ("home", "sim"):
             shots(page, f"40-{name}")
     expect(page.locator("#error-message")).to_be_visible()
+    page.goto(base + "/sim")
+    page.locator("#sim-back").click()  # the standalone simulator has a way back
+    page.wait_for_url(base + "/")
 
     page.goto(base + "/search?mode=name")
     with station.db_lock:
@@ -81,6 +84,12 @@ def test_resident_screens_fit_in_english_too(kiosk: Any, station: Any, page: Any
     page.locator("#photo-next").click()
     page.wait_for_url("**/fingerprints")
     check_layout(page, "en fingers")
+    page.locator("#sim-toggle").click()  # the simulator drawer must leave the finger's status readable
+    expect(page.locator("#sim-panel")).to_be_visible()
+    drawer, status = page.locator("#sim-panel").bounding_box(), page.locator("#finger-state").bounding_box()
+    assert (drawer["x"] >= status["x"] + status["width"] or drawer["x"] + drawer["width"] <= status["x"]
+            or drawer["y"] >= status["y"] + status["height"]), f"drawer {drawer} covers the status {status}"
+    page.locator("#sim-toggle").click()
     page.locator("#exception-open").click()
     check_layout(page, "en exception modal")
     draft_id = page.locator("#fingers").get_attribute("data-draft")

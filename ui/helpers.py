@@ -103,8 +103,26 @@ def rejection_reason(item: Any) -> str:
     return (getattr(item, "last_error", None) or "").removeprefix(REJECTED_MARKER)
 
 
+def day_text(value: Any) -> str:
+    """A calendar date as Indonesians write it (DD-MM-YYYY); ISO (YYYY-MM-DD) in English. Accepts a date,
+    a datetime or an ISO string; anything else is shown as it is."""
+    from datetime import date, datetime
+
+    if isinstance(value, str):
+        try:
+            value = date.fromisoformat(value[:10])
+        except ValueError:
+            return value
+    if isinstance(value, datetime):
+        value = value.astimezone().date() if value.tzinfo else value.date()
+    if not isinstance(value, date):
+        return "" if value is None else str(value)
+    return value.isoformat() if str(get_locale() or "id") == "en" else value.strftime("%d-%m-%Y")
+
+
 def init_helpers(app: Flask) -> None:
     app.before_request(_check_idle)
+    app.add_template_filter(day_text, "day")
 
     @app.errorhandler(JemputError)
     def _jemput_error(exc: JemputError) -> Any:

@@ -218,7 +218,7 @@ def report() -> Any:
     todays = todays_outbox(station)
     with db():
         pending = station.outbox.stats().pending
-    return render_template("report.html", today=today.isoformat(), todays=todays, pending=pending,
+    return render_template("report.html", today=today, todays=todays, pending=pending,
                            acknowledged=sum(1 for i in todays if str(i.state) in ("acknowledged", "purged")),
                            local_time=local_time)
 

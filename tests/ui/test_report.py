@@ -60,3 +60,21 @@ def test_report_counts_all_of_todays_rows_and_none_from_yesterday(client: Any, p
     assert re.search(r'id="r-today">1005<', html), re.search(r'id="r-today">\d+<', html)
     assert re.search(r'id="r-pending">1006<', html)  # waiting to send counts every day
     assert "8000-000000009000" not in html
+
+
+def test_dates_read_dd_mm_yyyy_in_indonesian(client: Any, plain_station: Any) -> None:  # noqa: F811
+    from datetime import datetime
+
+    from station.roster import find_by_nik
+
+    log_in(client)
+    nik = plain_station.demo.sample_niks[0]
+    with plain_station.db_lock:
+        born = find_by_nik(plain_station.conn, nik).tanggal_lahir
+    today = datetime.now().astimezone().date()
+    assert today.strftime("%d-%m-%Y") in client.get("/report").text
+    found = client.get(f"/api/nik?nik={nik}").text
+    assert born.strftime("%d-%m-%Y") in found and born.isoformat() not in found
+    html = client.get("/report").text
+    client.post("/lang/en", data={"csrf_token": csrf_of(html), "next": "/report"})
+    assert today.isoformat() in client.get("/report").text

@@ -74,3 +74,19 @@ def test_storage_full_while_accepting_a_finger_is_not_a_cable_problem(kiosk: Any
     expect(page.locator("#device-banner")).to_be_hidden()
     assert "disk is full" not in page.locator("main").inner_text()
     station.devices.simulator.lift_finger()
+
+
+@pytest.mark.browser
+def test_storage_full_while_sealing_the_photo_says_so(kiosk: Any, station: Any, page: Any, monkeypatch: Any) -> None:
+    from tests.ui.kiosk_steps import find_by_nik, login, open_session, start_recording
+
+    def full(*args: Any, **kwargs: Any) -> None:
+        raise StorageFull("database or disk is full")
+
+    monkeypatch.setattr(station.enrollment, "accept_photo", full)
+    login(page, kiosk.url)
+    open_session(page, kiosk.url, station.demo.villages[0])
+    find_by_nik(page, station.demo.sample_niks[0])
+    start_recording(page, station.demo.sample_niks[0])
+    expect(page.locator("#device-banner")).to_contain_text("Penyimpanan stasiun penuh", timeout=30_000)
+    assert "disk is full" not in page.locator("main").inner_text()

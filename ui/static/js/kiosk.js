@@ -171,6 +171,11 @@
     if (why) { const e = document.createElement("div"); e.className = "err"; e.textContent = why; cell.appendChild(e); }
     if (kind === "progress" && d.size_bytes) span.textContent += " " + Math.min(100, Math.round(100 * d.offset / d.size_bytes)) + "%";
   });
+  function errorBanner(key) {  // a capture failed for a reason that is not the cable (storage full, ...)
+    const b = $("#device-banner");
+    $("#device-banner-text").textContent = t("error_" + (key || "internal"));
+    b.classList.remove("hidden"); b.dataset.from = "capture"; b.dataset.device = "";
+  }
   function deviceBanner(device, from) {
     const b = $("#device-banner");
     const need = { photo: "camera", fingers: "fingerprint", signature: "signature_pad" }[body.dataset.page];
@@ -221,6 +226,7 @@
     window.addEventListener("load", () => { img.src = live.dataset.stream; });
     on("capture.photo", (d) => {
       if (d.draft_id !== live.dataset.draft) return;
+      if (d.state === "error") { errorBanner(d.error); return; }
       if (d.state === "device_missing") { deviceBanner("camera", "capture"); return; }
       deviceBanner(null, "capture");
       if (d.state === "captured") {
@@ -305,6 +311,7 @@
     on("pen.clear", (d) => { if (d.draft_id === canvas.dataset.draft) { ctx.clearRect(0, 0, canvas.width, canvas.height); prev = null; count = 0; } });
     on("capture.signature", (d) => {
       if (d.draft_id !== canvas.dataset.draft) return;
+      if (d.state === "error") { errorBanner(d.error); return; }
       deviceBanner(d.state === "device_missing" ? "signature_pad" : null, "capture");
     });
   }

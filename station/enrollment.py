@@ -110,11 +110,13 @@ class EnrollmentService:
     def start(self, session_id: str, resident: Resident, operator: OperatorLike) -> Draft:
         """Begin a draft at ``confirm``; refuses duplicates, a closed session, low power and a full disk."""
         if self._locked_reason is not None:
-            raise StartRefused(f"station locked by the office: {self._locked_reason or 'no reason given'}")
+            raise StartRefused(f"station locked by the office: {self._locked_reason or 'no reason given'}",
+                               kind="locked")
         if self._start_guard is not None and not self._start_guard():
-            raise StartRefused("new enrollments are paused: battery too low (connect mains power)")
+            raise StartRefused("new enrollments are paused: battery too low (connect mains power)", kind="battery")
         if not self.recipient:
-            raise StartRefused("station not provisioned: office.public_key is not set, captures cannot be sealed")
+            raise StartRefused("station not provisioned: office.public_key is not set, captures cannot be sealed",
+                               kind="not_provisioned")
         self._check_free_space()
         draft_id = str(uuid.uuid4())
         with self._lock:

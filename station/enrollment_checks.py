@@ -24,7 +24,14 @@ class StepError(EnrollmentError):
 
 
 class StartRefused(EnrollmentError):
-    """New enrollments are paused (the power policy said no, or the station is not provisioned)."""
+    """New enrollments are paused (the power policy said no, or the station is not provisioned).
+
+    ``kind`` says why, for front ends that show their own translated text: ``locked`` (by the office),
+    ``battery`` or ``not_provisioned``."""
+
+    def __init__(self, message: str, *, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 def require_bytes(what: str, data: Any) -> None:

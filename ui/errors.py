@@ -23,16 +23,7 @@ def error_kind(exc: BaseException) -> str:
     if isinstance(exc, StorageFull):
         return "storage_full"
     if isinstance(exc, StartRefused):
-        kind = getattr(exc, "kind", None) or getattr(exc, "reason", None)
-        if isinstance(kind, str) and kind in ("locked", "battery", "not_provisioned"):
-            return f"start_{kind}"
-        if "locked" in text:
-            return "start_locked"
-        if "battery" in text:
-            return "start_battery"
-        if "provisioned" in text or "public_key" in text:
-            return "start_not_provisioned"
-        return "start_refused"
+        return f"start_{exc.kind}" if exc.kind in ("locked", "battery", "not_provisioned") else "start_refused"
     if isinstance(exc, DuplicateResident):
         return "duplicate"
     if isinstance(exc, StepError):

@@ -18,8 +18,9 @@ from ui.errors import user_message
 
 ERRORS = [
     (StorageFull("database or disk is full (free 3 MB < 50 MB)"), "penyimpanan", "storage is full"),
-    (StartRefused("station locked by the office: audit pending"), "dikunci", "locked"),
-    (StartRefused("station not provisioned: office.public_key is not set"), "belum disiapkan", "not set up"),
+    (StartRefused("station locked by the office: audit pending", kind="locked"), "dikunci", "locked"),
+    (StartRefused("station not provisioned: office.public_key is not set", kind="not_provisioned"),
+     "belum disiapkan", "not set up"),
     (DuplicateResident("NIK 6106... already recorded"), "sudah direkam", "already recorded"),
     (StepError("draft is at step photo, not signature"), "langkah", "step"),
     (EnrollmentError("no draft nope"), "tidak ditemukan", "not found"),

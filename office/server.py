@@ -58,9 +58,9 @@ class OfficeServer:
         self._server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
         if self._thread.is_alive():
             # Close everything from inside the loop thread so its poll() wakes at once instead of timing out.
-            self._server.trigger.pull_trigger(lambda: wasyncore.close_all(self._server._map))
+            self._server.trigger.pull_trigger(lambda: wasyncore.close_all(self._server._map, ignore_all=True))
             self._thread.join(timeout=5)
-        wasyncore.close_all(self._server._map)
+        wasyncore.close_all(self._server._map, ignore_all=True)  # stopping never raises over a closed socket
 
 
 def run_office(config: OfficeConfig, *, stop_event: threading.Event) -> None:

@@ -61,7 +61,7 @@ class KioskServer:
         ctx.capture.stop()
         self._server.task_dispatcher.shutdown(cancel_pending=True, timeout=3)
         self._server.close()
-        wasyncore.close_all(self._server._map)
+        wasyncore.close_all(self._server._map, ignore_all=True)  # stopping never raises over a closed socket
         self._thread.join(timeout=5)
 
 

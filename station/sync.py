@@ -22,6 +22,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from station.chunking import ChunkPolicy, ChunkSizer
 from station.errors import IntegrityError, JemputError
 from station.events import EventBus, Subscription
 from station.outbox import Outbox, OutboxItem
@@ -35,9 +36,6 @@ NEW_RECORD_TOPICS = ("enrollment.finished",)
 """Bus topics that mean a packet was just queued: an idle uploader starts a round at once."""
 
 
-CLEAN_CHUNKS_TO_RAISE = 8
-"""After a dropped connection, this many full chunks in a row must land before chunks may grow past the
-post-drop size (then the ceiling doubles, and so on)."""
 
 
 class SyncState(StrEnum):
@@ -77,15 +75,6 @@ class SyncResult:
     paused: bool = False
 
 
-@dataclass(frozen=True)
-class ChunkPolicy:
-    initial_bytes: int = 64 * 1024
-    min_bytes: int = 16 * 1024
-    max_bytes: int = 4 * 1024 * 1024
-    target_s: float = 2.0
-    """A chunk should take about this long: long enough that headers are noise, short enough to lose little."""
-
-
 class Uploader:
     def __init__(self, outbox: Outbox, *, office_url: str, token: str, office_verify_key: Ed25519PublicKey | str,
                  bus: EventBus | None = None, power_policy: Any = None, can_sync: Callable[[], bool] | None = None,
@@ -99,7 +88,7 @@ class Uploader:
         self._bus = bus
         self._can_sync = can_sync or _power_gate(power_policy)
         self.chunk = chunk or ChunkPolicy(**({"initial_bytes": chunk_bytes} if chunk_bytes else {}))
-        self.chunk_bytes = self.chunk.initial_bytes
+        self._sizer = ChunkSizer(self.chunk)
         self._stop = threading.Event()
         self._trigger = threading.Event()
         self.client = TusClient(office_url, token, timeout_s=timeout_s, should_stop=self._stop.is_set)
@@ -107,10 +96,6 @@ class Uploader:
         self._idle_poll_s = idle_poll_s
         self._rng = rng or random.Random()
         self._failures = 0
-        self._ceiling_bytes: int | None = None
-        """After a dropped connection chunks grow no larger than this (None = ``chunk.max_bytes``)."""
-        self._clean_chunks = 0
-        """Full chunks the office confirmed since the ceiling last moved."""
         self._connection = (0, 0)
         """(client connection number, PATCH bytes the office confirmed over it): how long a connection held."""
         self._thread: threading.Thread | None = None
@@ -120,6 +105,11 @@ class Uploader:
         self.last_error: str | None = None
         self.next_attempt_at: float | None = None
         self._new_records: Subscription | None = None
+
+    @property
+    def chunk_bytes(self) -> int:
+        """The size of the next PATCH (see ``station.chunking``)."""
+        return self._sizer.size_bytes
 
     # -- control ---------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -235,7 +225,7 @@ class Uploader:
         self.last_error = error
         result.failed.append((item.packet_id, error))
         if not getattr(exc, "chunk_shrunk", False):
-            self.chunk_bytes = max(self.chunk.min_bytes, self.chunk_bytes // 2)
+            self._sizer.after_failure()
         log.warning("upload of %s failed: %s", item.packet_id, error)
         try:
             self.outbox.record_failure(item.packet_id, error[:500])
@@ -305,7 +295,7 @@ class Uploader:
             resp = self.client.patch(url, offset, data[offset:offset + size])
         except LinkError as exc:
             number, confirmed = self._connection
-            self._shrink_after_drop(confirmed if number == self.client.connections_opened else 0)
+            self._sizer.after_drop(confirmed if number == self.client.connections_opened else 0)
             exc.chunk_shrunk = True   # type: ignore[attr-defined]
             raise
         elapsed = time.monotonic() - started
@@ -326,7 +316,7 @@ class Uploader:
                                rejected=resp.status in (409, 413, 422))
         offset = int(new_offset or 0)
         self.outbox.record_offset(item.packet_id, offset)
-        self._adapt_chunk(size, elapsed)
+        self._sizer.after_chunk(size, elapsed)
         self.current = {"packet_id": item.packet_id, "offset": offset, "size_bytes": len(data)}
         self._publish("sync.progress", packet_id=item.packet_id, offset=offset, size_bytes=len(data),
                       bytes_per_s=round(size / elapsed) if elapsed > 0 else None)
@@ -337,32 +327,6 @@ class Uploader:
             return offset, self._acknowledge_if_received(self.client.get_receipt(item.packet_id), item,
                                                          already=False)
         return offset, False
-
-    def _shrink_after_drop(self, connection_bytes: int) -> None:
-        """A PATCH cut mid-body keeps none of its bytes at the office (the server buffers whole bodies), so chunks
-        must be small next to how long a connection lives: half the last size, and at most half of what the office
-        confirmed over the dropped connection. That size is also a ceiling growth respects until the link has
-        carried ``CLEAN_CHUNKS_TO_RAISE`` full chunks in a row without a drop."""
-        limit = connection_bytes // 2 if connection_bytes else self.chunk_bytes // 4
-        self.chunk_bytes = max(self.chunk.min_bytes, min(self.chunk_bytes // 2, limit))
-        self._ceiling_bytes = self.chunk_bytes
-        self._clean_chunks = 0
-
-    def _adapt_chunk(self, size: int, elapsed: float) -> None:
-        if size < self.chunk_bytes:
-            return       # a short tail chunk says nothing about the link
-        if self._ceiling_bytes is not None:
-            self._clean_chunks += 1
-            if self._clean_chunks >= CLEAN_CHUNKS_TO_RAISE:
-                self._ceiling_bytes *= 2
-                self._clean_chunks = 0
-                if self._ceiling_bytes >= self.chunk.max_bytes:
-                    self._ceiling_bytes = None
-        if elapsed < self.chunk.target_s / 2:
-            self.chunk_bytes = min(self._ceiling_bytes or self.chunk.max_bytes, self.chunk.max_bytes,
-                                   self.chunk_bytes * 2)
-        elif elapsed > self.chunk.target_s * 2:
-            self.chunk_bytes = max(self.chunk.min_bytes, self.chunk_bytes // 2)
 
     def _acknowledge_if_received(self, source: Response | dict | None, item: OutboxItem, *, already: bool) -> bool:
         receipt = source.json() if isinstance(source, Response) and source.status == 200 else source

@@ -102,7 +102,7 @@ def _numbered(stream: io.TextIOBase, delimiter: str) -> Iterator[tuple[int, list
             return
         except csv.Error as exc:
             fields = [f"\x00{exc}"]
-        start, previous_end = previous_end + 1, reader.line_num + 0
+        start, previous_end = previous_end + 1, 1 + reader.line_num  # the header was line 1
         if any(f.strip() for f in fields):
             yield start, fields
 

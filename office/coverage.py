@@ -57,13 +57,13 @@ def _targets(engine: sa.Engine, prefix: str) -> dict[str, tuple[int, int, int]]:
     t = refdata.targets
     with engine.connect() as conn:
         return {k: (lvl, w, s) for k, lvl, w, s in conn.execute(
-            sa.select(t.c.kode, t.c.level, t.c.wajib_ktp, t.c.sudah_rekam).where(t.c.kode.like(prefix + ".%")))}
+            sa.select(t.c.kode, t.c.level, t.c.wajib_ktp, t.c.sudah_rekam).where(*refdata.under(t.c.kode, prefix)))}
 
 
 def _recorded_by_desa(engine: sa.Engine, prefix: str) -> dict[str, int]:
     with engine.connect() as conn:
         return dict(conn.execute(sa.select(desa_stats.c.kode_desa, desa_stats.c.recorded)
-                                 .where(desa_stats.c.kode_desa.like(prefix + ".%"))).all())
+                                 .where(*refdata.under(desa_stats.c.kode_desa, prefix))).all())
 
 
 def kecamatan_rows(engine: sa.Engine, district: str) -> list[CoverageRow]:
@@ -122,7 +122,7 @@ def records_per_day(engine: sa.Engine, today: date, days: int = CHART_DAYS,
                                                              records.c.status.in_(COUNTED))
              .group_by(records.c.day))
     if prefix:
-        query = query.where(records.c.kode_desa.like(prefix + ".%"))
+        query = query.where(*refdata.under(records.c.kode_desa, prefix))
     with engine.connect() as conn:
         counts = dict(conn.execute(query).all())
     return [((today - timedelta(days=days - 1 - i)).isoformat(),

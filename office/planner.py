@@ -63,10 +63,10 @@ def plan(engine: sa.Engine, district: str, now: datetime, office_location: tuple
     kec_names = refdata.children_of(engine, district_code(district))
     with engine.connect() as conn:
         stats = {r["kode_desa"]: r for r in conn.execute(
-            sa.select(desa_stats).where(desa_stats.c.kode_desa.like(prefix + ".%"))).mappings()}
+            sa.select(desa_stats).where(*refdata.under(desa_stats.c.kode_desa, prefix))).mappings()}
         points = {k: (lat, lng) for k, lat, lng in conn.execute(
             sa.select(refdata.boundaries.c.kode, refdata.boundaries.c.label_lat, refdata.boundaries.c.label_lng)
-            .where(refdata.boundaries.c.kode.like(prefix + ".%"), refdata.boundaries.c.level == 4))}
+            .where(*refdata.under(refdata.boundaries.c.kode, prefix), refdata.boundaries.c.level == 4))}
     rows = []
     for kode, cov in coverage.items():
         stat = stats.get(kode)

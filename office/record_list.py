@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from office import db
+from office import db, refdata
 from office.records import COUNTED, records
 
 CSV_COLUMNS = ("packet_id", "status", "station", "received_at", "recorded_at", "day", "nik", "nama", "kode_desa",
@@ -53,7 +53,8 @@ def _query(f: RecordFilter) -> sa.Select:
     if f.day_to:
         query = query.where(r.c.day <= f.day_to.isoformat())
     if f.desa:
-        query = query.where(r.c.kode_desa == f.desa if f.desa.count(".") == 3 else r.c.kode_desa.like(f.desa + ".%"))
+        query = query.where(r.c.kode_desa == f.desa) if f.desa.count(".") == 3 else \
+                query.where(*refdata.under(r.c.kode_desa, f.desa))
     if f.operator:
         query = query.where(r.c.operator == f.operator)
     if f.exceptions:

@@ -75,6 +75,13 @@ def parent_of(kode: str) -> str:
     return kode.rsplit(".", 1)[0] if "." in kode else ""
 
 
+def under(column: sa.ColumnElement, parent: str, *, itself: bool = False) -> tuple[sa.ColumnElement, ...]:
+    """Codes inside ``parent`` as an index range (``LIKE 'x%'`` uses no index on SQLite or most PostgreSQL
+    collations): ``parent.`` <= kode < ``parent/`` (``/`` sorts right after ``.``)."""
+    low = parent if itself else parent + "."
+    return column >= low, column < parent + "/"
+
+
 def ensure_shipped_wilayah(engine: sa.Engine) -> int:
     """Load the national list shipped with the station package (once; later calls find it and return 0)."""
     with engine.connect() as conn:
@@ -121,12 +128,10 @@ def names_for(engine: sa.Engine, codes: Iterable[str]) -> dict[str, str]:
 def children_of(engine: sa.Engine, parent: str) -> dict[str, str]:
     """Regions one level below ``parent`` (e.g. every desa of a kecamatan) with their names."""
     level = level_of(parent) + 1
-    width = 4 if level == 4 else 2
-    pattern = parent + "." + "_" * width
     out: dict[str, str] = {}
     with engine.connect() as conn:
         rows = conn.execute(sa.select(wilayah.c.kode, wilayah.c.nama, wilayah.c.source)
-                            .where(wilayah.c.kode.like(pattern), wilayah.c.level == level))
+                            .where(*under(wilayah.c.kode, parent), wilayah.c.level == level))
         for kode, nama, source in rows:
             if source != SHIPPED or kode not in out:
                 out[kode] = nama
@@ -136,5 +141,5 @@ def children_of(engine: sa.Engine, parent: str) -> dict[str, str]:
 def known_codes(engine: sa.Engine, prefix: str) -> set[str]:
     """Every code in the wilayah tables under ``prefix`` (the office's district): what an import checks against."""
     with engine.connect() as conn:
-        rows = conn.execute(sa.select(wilayah.c.kode).where(wilayah.c.kode.like(prefix + "%")).distinct())
+        rows = conn.execute(sa.select(wilayah.c.kode).where(*under(wilayah.c.kode, prefix, itself=True)).distinct())
         return {r[0] for r in rows}

@@ -31,7 +31,7 @@ import sqlalchemy as sa  # noqa: E402
 from office import db, desa_stats, imports, refdata  # noqa: E402
 from office.coverage import coverage_summary, desa_rows, kecamatan_rows  # noqa: E402
 from office.planner import plan  # noqa: E402
-from office.records import records  # noqa: E402
+from office.record_index import records  # noqa: E402
 from station.wilayah_names import iter_shipped_rows  # noqa: E402
 
 DISTRICT = "6106"

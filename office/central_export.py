@@ -23,7 +23,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from office.records import WIB, records
+from office.record_index import WIB, records
 from station import keys as station_keys
 from station.durable import fsync_dir
 from station.errors import JemputError

@@ -131,6 +131,16 @@ office_group.add_command(ingest_command)
 office_group.add_command(mosquitto_config_command)
 
 
+def _add_dashboard_commands() -> None:
+    from office.cli_users import audit_group, user_group
+
+    office_group.add_command(user_group)
+    office_group.add_command(audit_group)
+
+
+_add_dashboard_commands()
+
+
 def _register_data_commands() -> None:
     from office.cli_data import register
 

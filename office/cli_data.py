@@ -174,7 +174,7 @@ def roster_export(desa: str, out: Path, config_path: Path) -> None:
 def reindex_command(config_path: Path) -> None:
     """Read the manifest of every stored packet not yet counted, then recount coverage."""
     from office.keys import load_office_keys
-    from office.records import index_pending
+    from office.record_index import index_pending
 
     with _office(config_path) as (config, engine):
         identity = load_office_keys(config.keys_dir).age_identity or ""

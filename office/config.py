@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,9 +55,49 @@ class OfficeMqttSection:
 
 
 @dataclass(frozen=True)
+class DashboardSection:
+    idle_logout_s: int = 900
+    """A dashboard login ends after this long without a page request (live updates do not count)."""
+    max_failed_logins: int = 5
+    """Wrong passwords in a row before the account is locked."""
+    lockout_s: int = 300
+    """How long a locked account stays locked."""
+    cookie_secure: bool = False
+    """Send the session cookie only over HTTPS; set true behind the TLS reverse proxy."""
+    command_lifetime_s: int = 600
+    """How long a command waits for an offline station (at most 600, the station's limit)."""
+    answer_wait_s: int = 30
+    """After this long without a reply a command shows "no answer yet"."""
+    timezone: str = "Asia/Jakarta"
+    """Times and days on the dashboard are shown in this zone (WIB for Kalimantan Barat)."""
+
+
+@dataclass(frozen=True)
+class AlertsSection:
+    consecutive: int = 3
+    """Statuses in a row a condition must hold to raise an alert, and be gone to clear it."""
+    battery_percent: int = 20
+    """Battery alert at or below this percentage while on battery."""
+    offline_after_s: int = 1800
+    """Offline alert when a station with an open session has been offline this long."""
+    stuck_after_s: int = 300
+    """Stuck alert when a station says online but no status came for this long."""
+    pending_after_h: int = 72
+    """Alert when the oldest pending record at the station is older than this many hours (3 days)."""
+    storage_low_mb: int = 1024
+    """Alert when free storage falls below this."""
+    clock_skew_s: int = 300
+    """Alert when a status's ``ts`` differs from the time it arrived by more than this."""
+    check_interval_s: int = 5
+    """How often the time-based rules (offline, stuck, rejected packets) are checked."""
+
+
+@dataclass(frozen=True)
 class OfficeConfig:
     office: OfficeSection
     mqtt: OfficeMqttSection = field(default_factory=OfficeMqttSection)
+    dashboard: DashboardSection = field(default_factory=DashboardSection)
+    alerts: AlertsSection = field(default_factory=AlertsSection)
     source: Path | None = field(default=None, metadata=NOT_A_KEY)
     """The file this config was read from (not a TOML key)."""
 
@@ -124,5 +165,33 @@ def _check_values(config: OfficeConfig, where: str) -> None:
         fail("office.location_lat", "must be a latitude between -90 and 90")
     if lng is not None and not -180 <= lng <= 180:
         fail("office.location_lng", "must be a longitude between -180 and 180")
+    _check_dashboard(config, fail)
     if config.office.database_url and "://" not in config.office.database_url:
         fail("office.database_url", "must be an SQLAlchemy URL such as 'postgresql+psycopg://user@host/db'")
+
+
+def _check_dashboard(config: OfficeConfig, fail: Any) -> None:
+    d, a = config.dashboard, config.alerts
+    if d.idle_logout_s < 60:
+        fail("dashboard.idle_logout_s", "must be at least 60")
+    if not 1 <= d.max_failed_logins <= 100:
+        fail("dashboard.max_failed_logins", "must be 1-100")
+    if d.lockout_s < 1:
+        fail("dashboard.lockout_s", "must be at least 1")
+    if not 10 <= d.command_lifetime_s <= 600:
+        fail("dashboard.command_lifetime_s", "must be 10-600 (stations refuse longer-lived commands)")
+    try:
+        zoneinfo.ZoneInfo(d.timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        fail("dashboard.timezone", f"{d.timezone!r} is not a known time zone (e.g. 'Asia/Jakarta')")
+    if d.answer_wait_s < 1:
+        fail("dashboard.answer_wait_s", "must be at least 1")
+    if not 1 <= a.consecutive <= 100:
+        fail("alerts.consecutive", "must be 1-100")
+    if not 0 <= a.battery_percent <= 100:
+        fail("alerts.battery_percent", "must be 0-100")
+    for key in ("offline_after_s", "stuck_after_s", "clock_skew_s", "storage_low_mb", "pending_after_h"):
+        if getattr(a, key) < 1:
+            fail(f"alerts.{key}", "must be at least 1")
+    if not 1 <= a.check_interval_s <= 300:
+        fail("alerts.check_interval_s", "must be 1-300")

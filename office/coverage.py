@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from office import refdata
 from office.desa_stats import desa_stats
-from office.records import COUNTED, records
+from office.record_index import COUNTED, records
 
 RATE_DAYS = 14
 CHART_DAYS = 30

@@ -76,7 +76,7 @@ def count_record(conn: sa.Connection, row: dict[str, Any], first_of_nik: bool) -
 
 def rebuild(engine: sa.Engine) -> None:
     """Recount everything from records and residents, in one transaction."""
-    from office.records import COUNTED, records
+    from office.record_index import COUNTED, records
 
     counted = records.c.status.in_(COUNTED)
     with engine.begin() as conn:

@@ -9,6 +9,7 @@ costs a few commits, not hundreds.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -60,6 +61,8 @@ class Message:
     received_at: datetime
     raw: str = ""
     """The payload as received (stored as-is for statuses: no second JSON encoding)."""
+    retained: bool = False
+    """Delivered from the broker's retained store (an old copy, e.g. after the office reconnects)."""
 
 
 def parse_message(topic: str, payload: bytes, *, now: datetime | None = None) -> Message | None:
@@ -130,6 +133,14 @@ class Ingest:
         """station -> (district in the ``stations`` table or None, monotonic time looked up)."""
         self._first_status_district: dict[str, str] = {}
         """Unregistered stations: the district of their first accepted status."""
+        self._district = getattr(getattr(office_config, "office", None), "district", None)
+        self._listeners: list[Any] = []
+        self._warned_unknown: dict[str, float] = {}
+
+    def add_listener(self, callback: Any) -> None:
+        """``callback(batch)`` after each batch is committed (the dashboard's live streams and alert rules);
+        runs on the writer thread, so it must be quick; an exception in it is logged, never stops the ingest."""
+        self._listeners.append(callback)
 
     def start(self) -> None:
         if self._worker is not None:
@@ -166,11 +177,17 @@ class Ingest:
     def send_command(self, district: str, station: str, name: str, args: dict[str, Any] | None, *,
                      office_key: Any, lifetime_s: int = 300) -> str:
         """Sign and publish a command (QoS 1); the reply lands in ``telemetry_reply``. Returns the command id."""
+        command = sign_command(name, args, office_key=office_key, lifetime_s=lifetime_s)
+        self.publish_command(district, station, name, command)
+        return command["id"]
+
+    def publish_command(self, district: str, station: str, name: str, command: dict[str, Any]) -> None:
+        """Publish an already signed command (QoS 1); raises when there is no broker client."""
         if self._client is None:
             raise RuntimeError("ingest not started")
-        command = sign_command(name, args, office_key=office_key, lifetime_s=lifetime_s)
-        self._client.publish(f"jemput/v1/{district}/{station}/cmd/{name}", json.dumps(command), qos=1)
-        return command["id"]
+        info = self._client.publish(f"jemput/v1/{district}/{station}/cmd/{name}", json.dumps(command), qos=1)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS and info.rc != mqtt.MQTT_ERR_NO_CONN:
+            raise RuntimeError(f"could not publish the command: {mqtt.error_string(info.rc)}")
 
     # -- paho thread ---------------------------------------------------------------------------------------------
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
@@ -193,8 +210,13 @@ class Ingest:
         if message is None:
             self.stats["ignored"] += 1
             return
+        if message.kind == "status" and msg.retain:
+            message = dataclasses.replace(message, retained=True)
         try:
             self._check_district(message)
+            if self._district and message.district != self._district:
+                raise Rejected("other_district", f"{message.kind} from {message.station} is for district "
+                                                 f"{message.district}; this office serves {self._district}")
         except Rejected as exc:
             self.stats["rejected"] += 1
             self.stats["rejected:" + exc.reason] += 1
@@ -210,6 +232,11 @@ class Ingest:
         its registered district (or, unregistered, that of its first accepted status) is believed."""
         expected = self._registered_district(message.station)
         if expected is None:
+            self.stats["unknown_station"] += 1
+            last = self._warned_unknown.get(message.station, 0.0)
+            if time.monotonic() - last > _REGISTRY_TTL_S:
+                self._warned_unknown[message.station] = time.monotonic()
+                log.warning("message from unregistered station %s (not shown on the dashboard)", message.station)
             expected = self._first_status_district.get(message.station)
             if expected is None and message.kind == "status":
                 self._first_status_district[message.station] = message.district
@@ -251,15 +278,24 @@ class Ingest:
                 batch.append(item)
             try:
                 self._store(batch)
-                self.stats["stored"] += len(batch)
             except sa.exc.SQLAlchemyError:
                 self.stats["db_errors"] += 1
                 log.exception("could not store %d telemetry messages", len(batch))
+            else:
+                self.stats["stored"] += len(batch)    # counted only once committed (durable)
+                self._notify(batch)
             if self._stop.is_set() and self._queue.empty():
                 return
 
     def _store(self, batch: list[Message]) -> None:
         self._writer.write(batch)
+
+    def _notify(self, batch: list[Message]) -> None:
+        for callback in self._listeners:
+            try:
+                callback(batch)
+            except Exception:  # noqa: BLE001 - a listener's bug must not stop the ingest
+                log.exception("ingest listener failed")
 
 
 def _opt(path: Any) -> str | None:

@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from office import db, refdata
-from office.records import COUNTED, records
+from office.record_index import COUNTED, records
 
 CSV_COLUMNS = ("packet_id", "status", "station", "received_at", "recorded_at", "day", "nik", "nama", "kode_desa",
                "session_id", "session_desa", "operator", "force_captured", "exceptions", "exception_reasons",

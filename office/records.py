@@ -1,210 +1,118 @@
-"""The received records the dashboard counts: one row per stored packet, read from its manifest.
+"""One station's history for its page: the battery series, the event timeline and the records received per day.
 
-The receiver verifies a packet without opening it; this index opens ``manifest.json.age`` with the *records*
-identity (the only one the online office has, DESIGN §5) and keeps the demographic and capture metadata the
-coverage, planner, duplicates and records pages need. No biometric part is ever opened here. Packets are indexed
-by a background indexer woken when one is stored (and swept at start, so nothing received while it was down is
-missed); a packet whose manifest cannot be read keeps a row with status ``unreadable`` and the reason.
-
-Statuses: ``received`` (stored, manifest not read yet: a packet with no row here), ``verified`` (manifest opened
-and consistent with the signed envelope), ``exported`` (written out for the central system), ``unreadable``.
+The timeline merges what the office knows from every source — events the station published (device faults,
+power, ...), online/offline changes, uploads received (grouped per hour so a busy day stays readable), packets
+refused (quarantine) and commands sent from the dashboard — newest first.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+import json
+import zoneinfo
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
-from office import db, desa_stats
-from office.db import metadata
-from station import keys as station_keys
-from station.packets import MANIFEST_PART, PacketError, open_manifest
+from office import db
+from office import telemetry_db as tdb
+from office.db import as_utc, utc_now
 
-log = logging.getLogger(__name__)
-
-WIB = timedelta(hours=7)
-"""Days are counted in the office's local time (Kalimantan Barat is WIB, UTC+7) unless configured otherwise."""
-
-records = sa.Table(
-    "records", metadata,
-    sa.Column("packet_id", sa.String(36), sa.ForeignKey("packets.packet_id"), primary_key=True),
-    sa.Column("station_id", sa.String(64), nullable=False, index=True),
-    sa.Column("status", sa.String(12), nullable=False, index=True),
-    sa.Column("nik", sa.String(16), index=True),
-    sa.Column("nama", sa.Text),
-    sa.Column("kode_desa", sa.String(13), index=True),
-    sa.Column("kecamatan", sa.String(8), index=True),
-    sa.Column("session_id", sa.String(64), index=True),
-    sa.Column("session_desa", sa.String(13)),
-    sa.Column("operator", sa.String(64), index=True),
-    sa.Column("recorded_at", sa.DateTime(timezone=True)),
-    sa.Column("day", sa.String(10), index=True),
-    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("force_captured", sa.Integer, nullable=False, default=0),
-    sa.Column("exceptions", sa.Integer, nullable=False, default=0),
-    sa.Column("exception_reasons", sa.Text, nullable=False, default=""),
-    sa.Column("software_version", sa.String(64)),
-    sa.Column("error", sa.Text),
-    sa.Column("exported_at", sa.DateTime(timezone=True)),
-    sa.Column("duplicate_of", sa.String(36), index=True),
-    sa.Index("ix_records_status_nik", "status", "nik"),
-    sa.Index("ix_records_desa_day", "kode_desa", "day"),
-)
-
-COUNTED = ("verified", "exported")
-"""Statuses whose NIKs count as recorded."""
+RANGES = {"24h": timedelta(hours=24), "7d": timedelta(days=7)}
+MAX_POINTS = 1200
 
 
-def local_day(moment: datetime, offset: timedelta = WIB) -> str:
-    return (moment.astimezone(UTC) + offset).date().isoformat()
+@dataclass(frozen=True)
+class TimelineItem:
+    at: datetime
+    kind: str
+    """event | state | upload | rejected | command"""
+    title: str
+    severity: str = "info"
+    detail: dict[str, Any] = field(default_factory=dict)
 
 
-def summarise_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
-    """The columns of a records row from a manifest; tolerant of fields a station did not fill."""
-    resident = manifest.get("resident") if isinstance(manifest.get("resident"), dict) else {}
-    session = manifest.get("session") if isinstance(manifest.get("session"), dict) else {}
-    operator = manifest.get("operator") if isinstance(manifest.get("operator"), dict) else {}
-    captures = manifest.get("captures") if isinstance(manifest.get("captures"), dict) else {}
-    fingers = captures.get("fingers") if isinstance(captures.get("fingers"), dict) else {}
-    forced = sum(1 for f in fingers.values() if isinstance(f, dict) and f.get("force_captured"))
-    reasons = []
-    for code, finger in sorted(fingers.items()):
-        exception = finger.get("exception") if isinstance(finger, dict) else None
-        if isinstance(exception, dict):
-            reasons.append(f"{code}:{exception.get('reason', '?')}")
-    kode_desa = str(resident.get("kode_desa") or session.get("kode_desa") or "") or None
-    finished = _parse_time(manifest.get("finished"))
-    return {
-        "nik": str(resident.get("nik") or "") or None,
-        "nama": str(resident.get("nama") or "") or None,
-        "kode_desa": kode_desa,
-        "kecamatan": kode_desa[:8] if kode_desa else None,
-        "session_id": str(session.get("id") or "") or None,
-        "session_desa": str(session.get("kode_desa") or "") or None,
-        "operator": str(operator.get("username") or "") or None,
-        "recorded_at": finished,
-        "force_captured": forced,
-        "exceptions": len(reasons),
-        "exception_reasons": " ".join(reasons),
-        "software_version": str(manifest.get("software_version") or "")[:64] or None,
-    }
-
-
-def _parse_time(text: Any) -> datetime | None:
-    if not isinstance(text, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def index_packet(engine: sa.Engine, identity: str, packet: db.StoredPacket, *,
-                 day_offset: timedelta = WIB) -> str:
-    """Read one stored packet's manifest and write its records row; returns the status written."""
-    row: dict[str, Any] = {"packet_id": packet.packet_id, "station_id": packet.station_id,
-                           "received_at": packet.received_at}
-    try:
-        station_key = _station_key(engine, packet.station_id)
-        envelope, manifest = open_manifest(Path(packet.path).read_bytes(), identity, station_key)
-        sealed = {p.name.removesuffix(".age") for p in envelope.parts if p.name != MANIFEST_PART}
-        if sealed != set(manifest["files"]):
-            raise PacketError("manifest files differ from the sealed parts of the envelope")
-        row |= summarise_manifest(manifest) | {"status": "verified"}
-    except (OSError, PacketError, station_keys.KeyMaterialError) as exc:
-        row |= {"status": "unreadable", "error": str(exc)[:500]}
-    moment = row.get("recorded_at") or packet.received_at
-    row["day"] = local_day(moment, day_offset)
-    with engine.begin() as conn:
-        if conn.execute(sa.select(records.c.packet_id).where(records.c.packet_id == packet.packet_id)).scalar():
-            return "indexed"  # another indexer got here first
-        earlier = None
-        if row["status"] == "verified" and row.get("nik"):
-            earlier = conn.execute(sa.select(records.c.packet_id).where(
-                records.c.nik == row["nik"], records.c.status.in_(COUNTED))
-                .order_by(records.c.received_at).limit(1)).scalar()
-            row["duplicate_of"] = earlier
-        conn.execute(records.insert().values(**row))
-        if row["status"] == "verified":
-            desa_stats.count_record(conn, row, first_of_nik=earlier is None)
-    if row["status"] == "unreadable":
-        log.warning("packet %s from %s: manifest unreadable: %s", packet.packet_id, packet.station_id, row["error"])
-    return row["status"]
-
-
-def _station_key(engine: sa.Engine, station_id: str) -> Any:
+def battery_series(engine: sa.Engine, station: str, range_key: str, *, now: datetime | None = None
+                   ) -> dict[str, list[Any]]:
+    """``{t: [unix s], battery_percent: [...], on_mains: [0/1/None]}`` over the range, at most ``MAX_POINTS``
+    points (averaged into equal buckets when there are more)."""
+    span = RANGES.get(range_key, RANGES["24h"])
+    now = now or utc_now()
+    since = (now - span).isoformat(timespec="seconds").replace("+00:00", "Z")
+    h = tdb.status_history
     with engine.connect() as conn:
-        b64 = conn.execute(sa.select(db.stations.c.public_key_b64).where(db.stations.c.id == station_id)).scalar()
-    if b64 is None:
-        raise PacketError(f"station {station_id} is not registered")
-    return station_keys.load_verify_key(b64)
+        rows = conn.execute(sa.select(h.c.ts, h.c.battery_percent, h.c.on_mains)
+                            .where(h.c.station == station, h.c.ts >= since).order_by(h.c.ts)).all()
+    points = []
+    for r in rows:
+        try:
+            t = datetime.fromisoformat(r.ts.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            continue
+        points.append((t, r.battery_percent, None if r.on_mains is None else int(bool(r.on_mains))))
+    if len(points) > MAX_POINTS:
+        start, width = (now - span).timestamp(), span.total_seconds() / MAX_POINTS
+        buckets: dict[int, list[tuple[float, Any, Any]]] = {}
+        for p in points:
+            buckets.setdefault(int((p[0] - start) // width), []).append(p)
+        points = []
+        for _k, items in sorted(buckets.items()):
+            pcts = [p[1] for p in items if p[1] is not None]
+            mains = [p[2] for p in items if p[2] is not None]
+            points.append((items[-1][0], round(sum(pcts) / len(pcts), 1) if pcts else None,
+                           min(mains) if mains else None))
+    return {"t": [p[0] for p in points], "battery_percent": [p[1] for p in points],
+            "on_mains": [p[2] for p in points]}
 
 
-def unindexed(engine: sa.Engine, limit: int = 500) -> list[db.StoredPacket]:
-    """Stored packets with no records row yet, oldest first."""
-    query = (sa.select(db.packets).outerjoin(records, records.c.packet_id == db.packets.c.packet_id)
-             .where(records.c.packet_id.is_(None)).order_by(db.packets.c.received_at).limit(limit))
+def records_per_day(engine: sa.Engine, station: str, timezone: str, days: int = 14, *,
+                    now: datetime | None = None) -> list[tuple[date, int]]:
+    """Records (verified packets) received per local day, the last ``days`` days, oldest first, zeros included."""
+    tz = zoneinfo.ZoneInfo(timezone)
+    now = now or utc_now()
+    today = now.astimezone(tz).date()
+    first = today - timedelta(days=days - 1)
+    since = datetime.combine(first, datetime.min.time(), tz)
+    p = db.packets
     with engine.connect() as conn:
-        rows = conn.execute(query).mappings().all()
-    return [db.StoredPacket(packet_id=r["packet_id"], station_id=r["station_id"], sha256=r["sha256"],
-                            size_bytes=r["size_bytes"], path=r["path"], received_at=db.as_utc(r["received_at"]),
-                            receipt={}) for r in rows]
+        times = conn.execute(sa.select(p.c.received_at).where(p.c.station_id == station,
+                                                              p.c.received_at >= since)).scalars().all()
+    counts = Counter(as_utc(t).astimezone(tz).date() for t in times)
+    return [(first + timedelta(days=i), counts.get(first + timedelta(days=i), 0)) for i in range(days)]
 
 
-def index_pending(engine: sa.Engine, identity: str, *, limit: int = 500, day_offset: timedelta = WIB) -> int:
-    """Index up to ``limit`` unindexed packets; returns how many."""
-    pending = unindexed(engine, limit)
-    for packet in pending:
-        index_packet(engine, identity, packet, day_offset=day_offset)
-    return len(pending)
+def _ts(value: str) -> datetime | None:
+    try:
+        ts = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except (ValueError, AttributeError):
+        return None
+    return ts if ts.tzinfo else ts.replace(tzinfo=as_utc(utc_now()).tzinfo)
 
 
-class RecordIndexer:
-    """Indexes new packets in a thread: ``wake()`` after a packet is stored, ``stop()`` at shutdown."""
-
-    def __init__(self, engine: sa.Engine, identity: str, *, day_offset: timedelta = WIB,
-                 idle_s: float = 5.0) -> None:
-        self.engine, self.identity, self.day_offset, self.idle_s = engine, identity, day_offset, idle_s
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.listeners: list[Any] = []
-        """Callables ``(count)`` run after a round that indexed something (the dashboard's live refresh)."""
-
-    def start(self) -> RecordIndexer:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="office-record-index", daemon=True)
-            self._thread.start()
-        return self
-
-    def wake(self, *_: Any) -> None:
-        self._wake.set()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._wake.clear()
+def timeline(engine: sa.Engine, station: str, commands: list[Any], *, limit: int = 60) -> list[TimelineItem]:
+    e, t, p, q = tdb.station_events, tdb.state_transitions, db.packets, db.quarantine
+    items: list[TimelineItem] = []
+    with engine.connect() as conn:
+        for r in conn.execute(sa.select(e).where(e.c.station == station).order_by(e.c.id.desc()).limit(limit)):
             try:
-                done = index_pending(self.engine, self.identity, day_offset=self.day_offset)
-            except sa.exc.SQLAlchemyError as exc:  # database away: try again on the next round
-                log.warning("record index: %s", exc)
-                done = 0
-            if done:
-                for listener in list(self.listeners):
-                    try:
-                        listener(done)
-                    except Exception:  # noqa: BLE001 - a listener's bug must not stop indexing
-                        log.exception("record index listener failed")
-                continue
-            self._wake.wait(self.idle_s)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+                detail = json.loads(r.detail_json)
+            except ValueError:
+                detail = {}
+            items.append(TimelineItem(as_utc(r.received_at), "event", r.type, r.severity,
+                                      detail if isinstance(detail, dict) else {}))
+        for r in conn.execute(sa.select(t).where(t.c.station == station).order_by(t.c.id.desc()).limit(limit)):
+            items.append(TimelineItem(as_utc(r.at), "state", r.state, "info"))
+        for r in conn.execute(sa.select(q).where(q.c.station_id == station).order_by(q.c.id.desc()).limit(limit)):
+            items.append(TimelineItem(as_utc(r.at), "rejected", r.packet_id or "", "bad", {"reason": r.reason}))
+        received = conn.execute(sa.select(p.c.received_at).where(p.c.station_id == station)
+                                .order_by(p.c.received_at.desc()).limit(2000)).scalars().all()
+    hours = Counter(as_utc(x).replace(minute=0, second=0, microsecond=0) for x in received)
+    for hour, count in hours.items():
+        items.append(TimelineItem(hour + timedelta(minutes=59, seconds=59), "upload", "", "ok", {"count": count}))
+    for c in commands:
+        items.append(TimelineItem(c.sent_at, "command", c.name, "info", {"state": c.state.value, "by": c.sent_by,
+                                                                          "args": c.args}))
+    items.sort(key=lambda i: i.at, reverse=True)
+    return items[:limit]

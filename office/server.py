@@ -15,7 +15,7 @@ from waitress.server import create_server
 from office.config import OfficeConfig
 from office.db import open_db
 from office.keys import OfficeKeys, load_office_keys
-from office.web import create_office_app
+from office.web import attach_ingest, create_office_app, stop_dashboard
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,7 @@ class OfficeServer:
         if self._stopped:
             return
         self._stopped = True
+        stop_dashboard(self.app)   # end the dashboard's live streams first: each holds a worker thread
         self._server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
         if self._thread.is_alive():
             # Close everything from inside the loop thread so its poll() wakes at once instead of timing out.
@@ -69,12 +70,14 @@ def run_office(config: OfficeConfig, *, stop_event: threading.Event) -> None:
     keys = load_office_keys(config.keys_dir)
     server = OfficeServer(config, engine, keys).start()
     print(f"Office receiver: {server.url}/api/v1/uploads", flush=True)
+    print(f"Office dashboard: {server.url}/", flush=True)
     ingest: Any = None
     if config.mqtt.host and importlib.util.find_spec("office.ingest") is not None:
         from office.ingest import Ingest
 
         ingest = Ingest(config, engine)
         ingest.start()
+        attach_ingest(server.app, ingest)
     try:
         stop_event.wait()
     finally:

@@ -17,8 +17,8 @@ try:  # B's office/db.py owns the shared metadata; fall back to our own while it
 except ImportError:  # pragma: no cover - only before office/db.py exists
     metadata = sa.MetaData()
 
-HISTORY_ROWS_PER_STATION = 2880
-"""Two days at one status a minute."""
+HISTORY_ROWS_PER_STATION = 8 * 1440
+"""Eight days at one status a minute: the dashboard's 7-day battery chart."""
 
 station_status = sa.Table(
     "telemetry_station",

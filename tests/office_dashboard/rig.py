@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from office import refdata
-from office.records import index_pending
+from office.record_index import index_pending
 from station import keys
 from station.config import config_from_dict
 from station.roster import Resident

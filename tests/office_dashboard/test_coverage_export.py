@@ -15,8 +15,8 @@ from office import central_export, desa_stats, imports
 from office.coverage import coverage_summary, desa_rows, kecamatan_rows, project
 from office.keys import BIOMETRICS_IDENTITY_FILE
 from office.planner import great_circle_km, plan
+from office.record_index import records
 from office.record_list import RecordFilter, duplicate_niks, list_records, records_csv
-from office.records import records
 from office.roster_export import parse_desa_list, write_roster
 from station import keys
 from station.roster import find_by_nik, import_roster

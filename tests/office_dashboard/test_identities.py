@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from office.keys import BIOMETRICS_IDENTITY_FILE, load_office_keys
-from office.records import records
+from office.record_index import records
 from office.server import OfficeServer
 from station import keys, packets
 from station.config import config_from_dict

@@ -1,0 +1,69 @@
+"""Words for what the dashboard shows: command names and states, timeline lines (template globals)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from flask_babel import gettext as _
+
+from office.web.format import duration
+
+
+def command_label(name: str) -> str:
+    return {"sync-now": _("Send records now"), "lock": _("Lock"), "unlock": _("Unlock"),
+            "message": _("Message"), "requeue": _("Requeue refused records"), "report": _("Report")}.get(name, name)
+
+
+def command_state_text(command: Any) -> str:
+    state = command.state.value
+    if state == "ok":
+        return _("done (station answered)")
+    if state == "failed":
+        reply = command.reply or {}
+        return _("refused by the station: %(why)s", why=reply.get("message") or reply.get("error") or "?")
+    return {"sent": _("sent, waiting for the answer"),
+            "waiting": _("waits for the station (offline)"),
+            "no_answer": _("no answer yet"),
+            "expired": _("expired without an answer"),
+            "not_sent": _("not sent: no connection to the broker")}.get(state, state)
+
+
+_EVENTS = {
+    "device_fault": lambda d: _("Device fault: %(device)s", device=d.get("device", "?")),
+    "battery_low": lambda d: _("Battery low (%(pct)s%%)", pct=d.get("battery_percent", "?")),
+    "disk_low": lambda d: _("Storage low (%(mb)s MB free)", mb=d.get("free_mb", "?")),
+    "power_source": lambda d: _("Power source changed"),
+    "mains_lost": lambda d: _("Mains power lost"),
+    "mains_restored": lambda d: _("Mains power back"),
+}
+
+
+def timeline_text(item: Any) -> str:
+    d = item.detail or {}
+    if item.kind == "state":
+        return _("Came online") if item.title == "online" else _("Went offline")
+    if item.kind == "upload":
+        return _("%(n)d records received", n=d.get("count", 0))
+    if item.kind == "rejected":
+        return _("Record %(id)s refused: %(why)s", id=(item.title or "?")[:8], why=d.get("reason", "?"))
+    if item.kind == "command":
+        return _("Command “%(name)s” by %(who)s: %(state)s", name=command_label(item.title), who=d.get("by", "?"),
+                 state=_state_word(d.get("state", "")))
+    text = _EVENTS.get(item.title)
+    if text is not None:
+        return text(d)
+    extra = ", ".join(f"{k}: {v}" for k, v in list(d.items())[:3])
+    return f"{item.title}" + (f" ({extra})" if extra else "")
+
+
+def _state_word(state: str) -> str:
+    return {"ok": _("done"), "failed": _("refused"), "sent": _("sent"), "waiting": _("waiting"),
+            "no_answer": _("no answer yet"), "expired": _("expired"), "not_sent": _("not sent")}.get(state, state)
+
+
+def init_texts(app: Flask) -> None:
+    app.add_template_global(command_label)
+    app.add_template_global(command_state_text)
+    app.add_template_global(timeline_text)
+    app.add_template_global(duration)

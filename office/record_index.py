@@ -121,9 +121,16 @@ def index_packet(engine: sa.Engine, identity: str, packet: db.StoredPacket, *,
         row |= {"status": "unreadable", "error": str(exc)[:500]}
     moment = row.get("recorded_at") or packet.received_at
     row["day"] = local_day(moment, day_offset)
+    try:
+        return _store_row(engine, packet, row)
+    except sa.exc.IntegrityError:
+        return "indexed"  # another indexer (the CLI's reindex, the server's thread) got here first
+
+
+def _store_row(engine: sa.Engine, packet: db.StoredPacket, row: dict[str, Any]) -> str:
     with engine.begin() as conn:
         if conn.execute(sa.select(records.c.packet_id).where(records.c.packet_id == packet.packet_id)).scalar():
-            return "indexed"  # another indexer got here first
+            return "indexed"
         earlier = None
         if row["status"] == "verified" and row.get("nik"):
             earlier = conn.execute(sa.select(records.c.packet_id).where(
@@ -133,9 +140,14 @@ def index_packet(engine: sa.Engine, identity: str, packet: db.StoredPacket, *,
         conn.execute(records.insert().values(**row))
         if row["status"] == "verified":
             desa_stats.count_record(conn, row, first_of_nik=earlier is None)
+        if earlier is not None:
+            from office.duplicates import raise_duplicate
+
+            raise_duplicate(conn, station=packet.station_id, nik=row["nik"], packet_id=packet.packet_id,
+                            earlier=earlier, at=db.utc_now())
     if row["status"] == "unreadable":
         log.warning("packet %s from %s: manifest unreadable: %s", packet.packet_id, packet.station_id, row["error"])
-    return row["status"]
+    return str(row["status"])
 
 
 def _station_key(engine: sa.Engine, station_id: str) -> Any:
@@ -169,10 +181,10 @@ class RecordIndexer:
     """Indexes new packets in a thread: ``wake()`` after a packet is stored, ``stop()`` at shutdown."""
 
     def __init__(self, engine: sa.Engine, identity: str, *, day_offset: timedelta = WIB,
-                 idle_s: float = 5.0) -> None:
+                 idle_s: float = 1.0, stop_event: threading.Event | None = None) -> None:
         self.engine, self.identity, self.day_offset, self.idle_s = engine, identity, day_offset, idle_s
         self._wake = threading.Event()
-        self._stop = threading.Event()
+        self._stop = stop_event or threading.Event()
         self._thread: threading.Thread | None = None
         self.listeners: list[Any] = []
         """Callables ``(count)`` run after a round that indexed something (the dashboard's live refresh)."""

@@ -14,8 +14,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+
 from office import refdata
-from office.record_index import index_pending
+from office.record_index import index_pending, records
 from station import keys
 from station.config import config_from_dict
 from station.roster import Resident
@@ -116,7 +118,9 @@ def office_with_stations(root: Path, database_url: str = "") -> Iterator[tuple[O
 
 
 def index_all(office: Office) -> int:
-    total = 0
-    while done := index_pending(office.engine, office.keys.age_identity or ""):
-        total += done
-    return total
+    """Index every stored packet now (the server's own indexer may race us: both are safe) and return how many
+    records rows there are."""
+    while index_pending(office.engine, office.keys.age_identity or ""):
+        pass
+    with office.engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(records)).scalar_one()

@@ -115,9 +115,10 @@ def build(tmp: Path) -> tuple[object, object]:
     from ui.server import KioskServer
 
     _secret, recipient = keys.generate_age_identity()
+    _bio_secret, bio_recipient = keys.generate_age_identity()
     config = config_from_dict({
         "station": {"id": "bench-01", "district": "6106", "data_dir": str(tmp / "data")},
-        "ui": {"port": free_port()}, "office": {"public_key": recipient},
+        "ui": {"port": free_port()}, "office": {"public_key": recipient, "biometrics_key": bio_recipient},
     })
     init_station(config)
     station = build_station(config, simulate=True, builders={

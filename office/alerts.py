@@ -55,10 +55,13 @@ class Rule(StrEnum):
     STORAGE_LOW = "storage_low"
     CLOCK_SKEW = "clock_skew"
     PACKET_REJECTED = "packet_rejected"
+    DUPLICATE_NIK = "duplicate_nik"
+    """A NIK received more than once (raised by the records index, office.duplicates)."""
 
 
 SEVERITY = {Rule.BATTERY_LOW: "bad", Rule.OFFLINE: "bad", Rule.DEVICE_FAULT: "bad", Rule.PACKET_REJECTED: "bad",
             Rule.STUCK: "warn", Rule.PENDING_OLD: "warn", Rule.STORAGE_LOW: "warn", Rule.CLOCK_SKEW: "warn"}
+SEVERITY[Rule.DUPLICATE_NIK] = "bad"
 STATUS_RULES = (Rule.BATTERY_LOW, Rule.PENDING_OLD, Rule.DEVICE_FAULT, Rule.STORAGE_LOW, Rule.CLOCK_SKEW)
 
 

@@ -29,14 +29,29 @@ def office_group() -> None:
 
 @office_group.command("init")
 @CONFIG_OPTION
-def init_command(config_path: Path) -> None:
-    """Create the office age identity and Ed25519 key (0600, never overwritten) and print their public parts."""
+@click.option("--biometrics-out", type=click.Path(path_type=Path), default=None,
+              help="Where to write the biometrics identity (default: <data_dir>/keys/biometrics.age). "
+                   "Point it at removable media: the online office never needs it.")
+def init_command(config_path: Path, biometrics_out: Path | None) -> None:
+    """Create the records and biometrics identities and the Ed25519 key (0600, never overwritten), load the
+    national kode wilayah list, and print the public parts stations need."""
     config = load_office_config(config_path)
-    created = init_office_keys(config.keys_dir)
-    open_db(config.database_url).dispose()
+    created = init_office_keys(config.keys_dir, biometrics_out)
+    engine = open_db(config.database_url)
+    try:
+        from office.refdata import ensure_shipped_boundaries, ensure_shipped_wilayah
+
+        ensure_shipped_wilayah(engine)
+        ensure_shipped_boundaries(engine, config.office.district)
+    finally:
+        engine.dispose()
+    bio_path = biometrics_out or config.keys_dir / "biometrics.age"
     click.echo(f"Office keys written to {config.keys_dir} (mode 0600; back them up offline).")
+    click.echo(f"Biometrics identity written to {bio_path}: move it to the export machine (and a backup) and")
+    click.echo("delete it from this server; the online office needs only the records identity (DESIGN §5).")
     click.echo("Put these in every station's config, section [office]:")
     click.echo(f'public_key = "{created.recipient}"')
+    click.echo(f'biometrics_key = "{created.biometrics_recipient}"')
     click.echo(f'verify_key = "{created.verify_key_b64}"')
 
 
@@ -124,3 +139,12 @@ def _add_dashboard_commands() -> None:
 
 
 _add_dashboard_commands()
+
+
+def _register_data_commands() -> None:
+    from office.cli_data import register
+
+    register(office_group)
+
+
+_register_data_commands()

@@ -34,6 +34,10 @@ class OfficeSection:
     """Largest packet accepted (Upload-Length); bigger uploads get 413."""
     threads: int = 8
     """Waitress worker threads."""
+    location_lat: float | None = None
+    """Latitude (WGS 84) of the office: the planner's distances start here, e.g. ``0.8363`` (Putussibau)."""
+    location_lng: float | None = None
+    """Longitude (WGS 84) of the office, e.g. ``112.9311``."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,12 @@ class OfficeConfig:
         return self.office.database_url or f"sqlite:///{self.office.data_dir / DB_NAME}"
 
     @property
+    def office_location(self) -> tuple[float, float] | None:
+        if self.office.location_lat is None or self.office.location_lng is None:
+            return None
+        return self.office.location_lat, self.office.location_lng
+
+    @property
     def keys_dir(self) -> Path:
         return self.office.data_dir / "keys"
 
@@ -147,6 +157,14 @@ def _check_values(config: OfficeConfig, where: str) -> None:
         fail("office.max_upload_mb", "must be 1-1024")
     if not 1 <= config.office.threads <= 256:
         fail("office.threads", "must be 1-256")
+    lat, lng = config.office.location_lat, config.office.location_lng
+    if (lat is None) != (lng is None):
+        fail("office.location_lat" if lat is None else "office.location_lng",
+             "must be given together with the other (office location for the planner's distances)")
+    if lat is not None and not -90 <= lat <= 90:
+        fail("office.location_lat", "must be a latitude between -90 and 90")
+    if lng is not None and not -180 <= lng <= 180:
+        fail("office.location_lng", "must be a longitude between -180 and 180")
     _check_dashboard(config, fail)
     if config.office.database_url and "://" not in config.office.database_url:
         fail("office.database_url", "must be an SQLAlchemy URL such as 'postgresql+psycopg://user@host/db'")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +29,8 @@ class ReceiverContext:
     store_lock: threading.Lock = field(default_factory=threading.Lock)
     _guard: threading.Lock = field(default_factory=threading.Lock)
     _upload_locks: dict[str, threading.Lock] = field(default_factory=dict)
+    on_stored: list[Callable[[db.StoredPacket], None]] = field(default_factory=list)
+    """Called after a packet is stored and receipted (the dashboard's records index wakes on it)."""
 
     def upload_lock(self, upload_id: str) -> threading.Lock:
         """One PATCH at a time per upload: two writers at one offset would interleave bytes."""
@@ -79,6 +82,8 @@ def store_packet(ctx: ReceiverContext, found: db.Upload, staging: Path, sha256: 
     packet = db.StoredPacket(packet_id=found.packet_id, station_id=found.station_id, sha256=sha256,
                              size_bytes=size_bytes, path=str(final), received_at=received_at, receipt=receipt)
     db.record_packet(ctx.engine, packet, found.upload_id)
+    for listener in list(ctx.on_stored):
+        listener(packet)
     return packet
 
 

@@ -70,11 +70,12 @@ def _office_toml(root: Path, *, office_port: int, mqtt_port: int, mqtt_password:
 
 
 def _station_toml(path: Path, root: Path, *, ui_port: int, office_port: int, mqtt_port: int,
-                  recipient: str, verify_key: str) -> None:
+                  recipient: str, verify_key: str, biometrics_key: str = "") -> None:
     path.write_text(
         f'[station]\nid = "{STATION_ID}"\ndistrict = "{DISTRICT}"\ndata_dir = "{root / "station"}"\n\n'
         f'[ui]\nhost = "127.0.0.1"\nport = {ui_port}\n\n'
         f'[office]\nurl = "http://127.0.0.1:{office_port}"\npublic_key = "{recipient}"\n'
+        f'biometrics_key = "{biometrics_key}"\n'
         f'verify_key = "{verify_key}"\ntoken = "@{root / "station" / "keys" / "upload-token"}"\n\n'
         f'[mqtt]\nhost = "127.0.0.1"\nport = {mqtt_port}\nkeepalive = 10\nstatus_interval_s = 30\n\n'
         f'[devices.camera]\nbackend = "synthetic"\n',
@@ -170,7 +171,8 @@ def demo_command(root: Path, ui_port: int, reset: bool) -> None:
         office_config, office_keys, engine = _prepare_office(office_toml)
         station_toml = root / "station.toml"
         _station_toml(station_toml, root, ui_port=ui_port, office_port=office_port, mqtt_port=mqtt_port,
-                      recipient=office_keys.recipient, verify_key=office_keys.verify_key_b64)
+                      recipient=office_keys.recipient, verify_key=office_keys.verify_key_b64,
+                      biometrics_key=office_keys.biometrics_recipient)
         station_config = load_config(station_toml)
         public_b64, _ = init_station(station_config)
         _register(engine, root, public_b64)

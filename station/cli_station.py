@@ -95,6 +95,8 @@ def _report_start(station: Any) -> None:
              ", ".join(f"{d['nik']}@{d['step']}" for d in snap["drafts"]))
     if not station.config.office.public_key:
         log.warning("office.public_key is not set: no enrollment can start until the station is provisioned")
+    elif not station.config.office.biometrics_key:
+        log.warning("office.biometrics_key is not set: no enrollment can start until the station is provisioned")
     rec = station.recovery
     if rec and not rec.clean:
         log.warning("recovery: removed %d tmp, %d orphan packet file(s); %d pending record(s) missing a file",

@@ -55,7 +55,11 @@ class OfficeSection:
     url: str = ""
     """Base URL of the district office, e.g. ``https://disdukcapil.example.go.id``; empty = no uploads."""
     public_key: str = ""
-    """The office's age X25519 recipient (``age1...``): every captured part is encrypted to it."""
+    """The office's *records* age X25519 recipient (``age1...``): the manifest is encrypted to it (and to
+    ``biometrics_key``)."""
+    biometrics_key: str = ""
+    """The office's *biometrics* age X25519 recipient (``age1...``): photo, fingers and signature are encrypted to
+    it alone. Required to record once ``public_key`` is set."""
     verify_key: str = ""
     """The office's Ed25519 public key (base64, raw 32 bytes): checks receipts and MQTT commands."""
     token: str = ""
@@ -218,17 +222,19 @@ def _coerce(hint: Any, value: Any, key: str, where: str) -> Any:
     if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
         inner = [a for a in args if a is not type(None)]
         return _coerce(inner[0], value, key, where)
-    expected = {str: str, int: int, bool: bool, Path: str}[hint]
-    ok = isinstance(value, expected) and not (expected is int and isinstance(value, bool))
+    expected = {str: str, int: int, bool: bool, Path: str, float: (int, float)}[hint]
+    ok = isinstance(value, expected) and not (expected in (int, (int, float)) and isinstance(value, bool))
     if not ok:
         raise ConfigError(
             f"{where}: key '{key}' must be {_describe(expected)}, got {type(value).__name__} {value!r}"
         )
+    if hint is float:
+        return float(value)
     return Path(value) if hint is Path else value
 
 
-def _describe(t: type) -> str:
-    return {str: "a string", int: "an integer", bool: "true or false"}[t]
+def _describe(t: Any) -> str:
+    return {str: "a string", int: "an integer", bool: "true or false", (int, float): "a number"}[t]
 
 
 def _check_values(config: Config, where: str) -> None:
@@ -257,3 +263,7 @@ def _check_values(config: Config, where: str) -> None:
         fail("devices.fingerprint.quality_threshold", "must be 0-100")
     if config.office.public_key and not config.office.public_key.startswith("age1"):
         fail("office.public_key", "must be an age X25519 recipient starting with 'age1'")
+    if config.office.biometrics_key and not config.office.biometrics_key.startswith("age1"):
+        fail("office.biometrics_key", "must be an age X25519 recipient starting with 'age1'")
+    if config.office.biometrics_key and config.office.biometrics_key == config.office.public_key:
+        fail("office.biometrics_key", "must differ from office.public_key (two office identities, DESIGN §5)")

@@ -79,12 +79,17 @@ def _file_meta(data: bytes) -> dict[str, Any]:
 class EnrollmentService:
     def __init__(self, conn: sqlite3.Connection, *, station_id: str, recipient: str, signing_key: Any,
                  outbox: Outbox, bus: EventBus | None, software_version: str,
+                 biometrics_recipient: str | None = None,
                  lock: threading.RLock | None = None, min_free_mb: int = DEFAULT_MIN_FREE_MB,
                  disk_free_bytes: Callable[[], int] | None = None, finger_threshold: int = 40,
                  max_finger_attempts: int = 3) -> None:
         self.conn = conn
         self.station_id = station_id
         self.recipient = recipient
+        # The office's two identities (DESIGN §5): the manifest is sealed to both, biometric parts to biometrics
+        # alone. ``None`` means a one-identity office (from before the split): everything goes to ``recipient``;
+        # an empty string means the station is not provisioned for recording yet.
+        self.biometrics_recipient = recipient if biometrics_recipient is None else biometrics_recipient
         self.signing_key = signing_key
         self.outbox = outbox
         self.bus = bus
@@ -117,6 +122,9 @@ class EnrollmentService:
         if not self.recipient:
             raise StartRefused("station not provisioned: office.public_key is not set, captures cannot be sealed",
                                kind="not_provisioned")
+        if not self.biometrics_recipient:
+            raise StartRefused("station not provisioned: office.biometrics_key is not set, captures cannot be "
+                               "sealed", kind="not_provisioned")
         self._check_free_space()
         draft_id = str(uuid.uuid4())
         with self._lock:
@@ -269,7 +277,8 @@ class EnrollmentService:
                 software_version=self.software_version,
             )
             sealed = {f"{name}.age": blob for name, (blob, _) in parts.items()}
-            sealed["manifest.json.age"] = seal_part(json.dumps(manifest, sort_keys=True).encode(), self.recipient)
+            sealed["manifest.json.age"] = seal_part(json.dumps(manifest, sort_keys=True).encode(),
+                                                  self._manifest_recipients())
             data = build_packet(packet_id=packet_id, station_id=self.station_id, created=finished,
                                 sealed_parts=sealed, signing_key=self.signing_key)
             self._commit_packet(draft, state, packet_id, data, finished)
@@ -278,6 +287,9 @@ class EnrollmentService:
         return packet_id
 
     # -- internals ----------------------------------------------------------------------------------------------
+    def _manifest_recipients(self) -> list[str]:
+        return list(dict.fromkeys([self.recipient, self.biometrics_recipient]))
+
     def _commit_packet(self, draft: Draft, state: dict, packet_id: str, data: bytes, now: datetime) -> None:
         path = self.outbox.path_for(packet_id)
         write_durably(path, data)
@@ -303,7 +315,8 @@ class EnrollmentService:
             if draft.step is not step:
                 raise StepError(f"draft is at step {draft.step.value}, not {step.value}")
             plaintexts, detail = change(draft, state)
-            sealed = {name: (seal_part(data, self.recipient), _file_meta(data)) for name, data in plaintexts.items()}
+            sealed = {name: (seal_part(data, self.biometrics_recipient), _file_meta(data))
+                      for name, data in plaintexts.items()}
             new_step = first_incomplete(state)
             now = utc_now()
             with transaction(self.conn):

@@ -18,7 +18,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -107,13 +107,17 @@ def new_packet_id() -> str:
 
 # -- sealing and building ------------------------------------------------------------------------------------------
 
-def seal_part(plaintext: bytes, recipient: str) -> bytes:
-    """Encrypt one part with age (binary format, X25519) to the office recipient ``age1...``."""
+def seal_part(plaintext: bytes, recipient: str | Sequence[str]) -> bytes:
+    """Encrypt one part with age (binary format, X25519) to one office recipient ``age1...`` or several (the
+    manifest goes to both the records and the biometrics identity, DESIGN §5)."""
+    wanted = [recipient] if isinstance(recipient, str) else list(recipient)
+    if not wanted:
+        raise PacketError("no office recipient to seal to")
     try:
-        parsed = pyrage.x25519.Recipient.from_str(recipient)
+        parsed = [pyrage.x25519.Recipient.from_str(r) for r in wanted]
     except (pyrage.RecipientError, ValueError, TypeError):
         raise PacketError("office public key is not a valid age X25519 recipient (age1...)") from None
-    return pyrage.encrypt(bytes(plaintext), [parsed])
+    return pyrage.encrypt(bytes(plaintext), parsed)
 
 
 def build_packet(
@@ -184,13 +188,10 @@ def verify_packet(data: bytes, station_key: Ed25519PublicKey) -> Envelope:
 def open_packet(
     data: bytes, identity: str | pyrage.x25519.Identity, station_key: Ed25519PublicKey
 ) -> OpenedPacket:
-    """Verify, decrypt every part with the office identity and check each plaintext against the manifest."""
+    """Verify, decrypt every part and check each plaintext against the manifest. Needs an identity that opens
+    every part: the *biometrics* identity (the manifest is sealed to it too)."""
     envelope, entries = _verify(data, station_key)
-    if isinstance(identity, str):
-        try:
-            identity = pyrage.x25519.Identity.from_str(identity.strip())
-        except (pyrage.IdentityError, ValueError):
-            raise PacketError("office identity is not a valid age secret key (AGE-SECRET-KEY-1...)") from None
+    identity = _identity(identity)
     plain = {p.name: _decrypt(p.name, entries[p.name], identity) for p in envelope.parts}
     manifest = _parse_manifest(plain.pop(MANIFEST_PART), envelope)
     files = {name.removesuffix(".age"): body for name, body in plain.items()}
@@ -206,6 +207,26 @@ def open_packet(
         if entry.get("sha256") != hashlib.sha256(files[name]).hexdigest():
             raise PacketError(f"file {name}: sha256 mismatch with the manifest")
     return OpenedPacket(envelope=envelope, manifest=manifest, files=files)
+
+
+def open_manifest(data: bytes, identity: str | pyrage.x25519.Identity,
+                  station_key: Ed25519PublicKey) -> tuple[Envelope, dict[str, Any]]:
+    """Verify the packet and decrypt only ``manifest.json.age``: what the online office (records identity) reads.
+
+    The biometric parts stay sealed; their plaintext hashes are in the manifest for whoever opens them later.
+    """
+    envelope, entries = _verify(data, station_key)
+    manifest = _parse_manifest(_decrypt(MANIFEST_PART, entries[MANIFEST_PART], _identity(identity)), envelope)
+    return envelope, manifest
+
+
+def _identity(identity: str | pyrage.x25519.Identity) -> pyrage.x25519.Identity:
+    if isinstance(identity, str):
+        try:
+            return pyrage.x25519.Identity.from_str(identity.strip())
+        except (pyrage.IdentityError, ValueError):
+            raise PacketError("office identity is not a valid age secret key (AGE-SECRET-KEY-1...)") from None
+    return identity
 
 
 def _verify(data: bytes, station_key: Ed25519PublicKey) -> tuple[Envelope, dict[str, bytes]]:

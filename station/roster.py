@@ -179,6 +179,11 @@ def _numbered_rows(stream: TextIO, delimiter: str) -> Iterator[tuple[int, list[s
             yield start, fields
 
 
+def parse_roster_row(fields: list[str], index: dict[str, int], width: int, today: date) -> Resident | str:
+    """One roster CSV row checked as ``import_roster`` checks it (the office's residents import shares it)."""
+    return _parse_row(fields, index, width, today)
+
+
 def _parse_row(fields: list[str], index: dict[str, int], width: int, today: date) -> Resident | str:
     """A valid ``Resident`` or the reason the row is bad (first problem found)."""
     if fields and fields[0].startswith(_CSV_ERROR):

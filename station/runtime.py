@@ -273,6 +273,7 @@ def build_station(config: Config, *, simulate: bool = False,
     outbox = Outbox(conn, data_dir / "packets", lock=lock)
     enrollment = EnrollmentService(
         conn, station_id=config.station.id, recipient=config.office.public_key, signing_key=signing_key,
+        biometrics_recipient=config.office.biometrics_key,
         outbox=outbox, bus=bus, software_version=software_version(), lock=lock,
         min_free_mb=config.station.min_free_mb,
         finger_threshold=config.devices.fingerprint.quality_threshold,

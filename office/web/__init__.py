@@ -47,6 +47,11 @@ FEATURES: list[str] = [
     "office.web.alerts_view",
     "office.web.commands_view",
     "office.web.api",
+    "office.web.record_indexing",
+    "office.web.coverage_view",
+    "office.web.planner_view",
+    "office.web.records_view",
+    "office.web.coverage_api",
 ]
 """Modules with ``init_app(app)``, registered in this order. Append a feature's module here."""
 

@@ -39,6 +39,12 @@ def alert_text(alert: dict[str, Any]) -> str:
         return _("Clock off by %(time)s", time=duration(abs(d.get("skew_s") or 0)))
     if rule == alerts.Rule.PACKET_REJECTED:
         return _("Record refused by the office (%(count)s)", count=d.get("count", 1))
+    if rule == alerts.Rule.DUPLICATE_NIK:
+        from office.web.coverage_texts import tr
+
+        return tr("NIK {nik} direkam lebih dari sekali ({count} NIK ganda)",
+                  "NIK {nik} recorded more than once ({count} duplicate NIKs)").format(
+            nik=d.get("nik", "?"), count=d.get("count", 1))
     return str(rule)
 
 

@@ -25,6 +25,12 @@ def office_identity() -> tuple[str, str]:
 
 
 @pytest.fixture(scope="session")
+def biometrics_identity() -> tuple[str, str]:
+    """The office's second identity (age secret, recipient): biometric parts are sealed to it alone."""
+    return generate_age_identity()
+
+
+@pytest.fixture(scope="session")
 def signing_key():
     return generate_signing_key()
 

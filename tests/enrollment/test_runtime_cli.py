@@ -31,11 +31,11 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def config_file(tmp_path: Path, office_identity) -> Path:
+def config_file(tmp_path: Path, office_identity, biometrics_identity) -> Path:
     path = tmp_path / "station.toml"
     path.write_text(
         f'[station]\nid = "kph-01"\ndistrict = "6106"\ndata_dir = "{tmp_path / "data"}"\n'
-        f'[office]\npublic_key = "{office_identity[1]}"\n'
+        f'[office]\npublic_key = "{office_identity[1]}"\nbiometrics_key = "{biometrics_identity[1]}"\n'
         f'[ui]\nport = {_free_port()}\n',
         encoding="utf-8",
     )
@@ -314,12 +314,13 @@ def test_shared_connection_is_safe_across_threads(config_file):
     assert stats.acknowledged_total == len(ids) and stats.pending == 0
 
 
-def test_housekeeping_purges_acknowledged_packets_while_running(tmp_path, office_identity):
+def test_housekeeping_purges_acknowledged_packets_while_running(tmp_path, office_identity, biometrics_identity):
     from station.config import config_from_dict
 
     config = config_from_dict({"station": {"id": "kph-01", "district": "6106", "data_dir": str(tmp_path / "d"),
                                            "retention_days": 0},
-                               "office": {"public_key": office_identity[1]}})
+                               "office": {"public_key": office_identity[1],
+                                          "biometrics_key": biometrics_identity[1]}})
     init_station(config)
     station = build_station(config, builders={})
     station.housekeeping_interval_s = 0.05

@@ -32,7 +32,8 @@ def test_runtime_reports_and_obeys_sync_now(broker: Broker, office_listener: Lis
     keys.save_private_key(office.station_key, data_dir / "keys" / "station.key")
     (data_dir / "keys" / "mqtt-password").write_text(broker.passwords["kph-01"])
     raw = station_config_dict(broker.port, data_dir, verify_key=office.keys.verify_key_b64)
-    raw["office"].update(url=office.server.url, token=office.token, public_key=office.keys.recipient)
+    raw["office"].update(url=office.server.url, token=office.token, public_key=office.keys.recipient,
+                         biometrics_key=office.keys.biometrics_recipient)
     raw["devices"] = {"camera": {"backend": "synthetic"}}
     station = build_station(config_from_dict(raw), simulate=True)
     assert station.uploader.progress()["state"] == "idle"

@@ -37,11 +37,13 @@ def test_init_creates_0600_keys_and_refuses_to_overwrite(tmp_path, capsys):
     out = capsys.readouterr().out
     keys_dir = tmp_path / "data" / "keys"
     files = sorted(keys_dir.iterdir())
-    assert [p.name for p in files] == ["office-signing.key", "office.age"]
+    assert [p.name for p in files] == ["biometrics.age", "biometrics.pub", "office-signing.key", "records.age"]
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in files)
     loaded = load_office_keys(keys_dir)
     assert f'public_key = "{loaded.recipient}"' in out and f'verify_key = "{loaded.verify_key_b64}"' in out
-    assert loaded.age_identity not in out
+    assert f'biometrics_key = "{loaded.biometrics_recipient}"' in out
+    assert loaded.biometrics_recipient != loaded.recipient and loaded.biometrics_identity is None
+    assert loaded.age_identity not in out and "AGE-SECRET-KEY" not in out
     before = {p.name: p.read_bytes() for p in files}
     assert main(["office", "init", "--config", str(config_path)]) == 1
     assert "refusing to overwrite" in capsys.readouterr().err

@@ -30,16 +30,19 @@ def free_port() -> int:
 
 
 OFFICE_IDENTITIES: dict[str, str] = {}
-"""The office's age secret for each test station's recipient, so a test can open what the station sealed."""
+"""The office's age secret for each test station's recipient, so a test can open what the station sealed
+(keyed by the biometrics recipient too: that identity opens every part)."""
 
 
 def station_config(data_dir: Path, *, port: int | None = None, idle_logout_s: int = 300) -> dict[str, Any]:
     secret, recipient = keys.generate_age_identity()
+    bio_secret, bio_recipient = keys.generate_age_identity()
     OFFICE_IDENTITIES[recipient] = secret
+    OFFICE_IDENTITIES[bio_recipient] = bio_secret
     return {
         "station": {"id": "kph-01", "district": "6106", "data_dir": str(data_dir)},
         "ui": {"port": port or free_port(), "idle_logout_s": idle_logout_s},
-        "office": {"public_key": recipient},
+        "office": {"public_key": recipient, "biometrics_key": bio_recipient},
         "devices": {"camera": {"backend": "synthetic"}},
     }
 

@@ -37,7 +37,7 @@ def capture_finger(page: Any, station: Any, index: int, quality: str = "good") -
 def assert_no_plaintext_biometrics(station: Any, packet: bytes) -> None:
     """Open the packet as the office would, then look for every captured file's bytes (whole, and 64-byte slices
     from its middle and end) in every file under the data dir, WAL included: none may be there in clear."""
-    opened = packets.open_packet(packet, OFFICE_IDENTITIES[station.config.office.public_key],
+    opened = packets.open_packet(packet, OFFICE_IDENTITIES[station.config.office.biometrics_key],
                                  station.signing_key.public_key())
     assert {"photo.jpg", "signature.json", "signature.png"} <= set(opened.files)
     assert sum(name.startswith("fingers/") for name in opened.files) == 10

@@ -1,0 +1,126 @@
+"""A real office (receiver on waitress, SQLite or PostgreSQL) and real stations that seal real records to it.
+
+Records go the real way: the station's enrollment service seals each capture (biometric parts to the biometrics
+recipient, the manifest to both), the outbox holds the packet, and it is uploaded over tus HTTP to the office.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from office import refdata
+from office.record_index import index_pending, records
+from station import keys
+from station.config import config_from_dict
+from station.roster import Resident
+from station.runtime import build_station, init_station
+from station.sessions import open_session
+from tests.enrollment.helpers import Payloads, ensure_operator, run_to_review
+from tests.office_receiver.conftest import Office, running_office
+
+KAPUAS_HULU = "6106"
+
+
+def nik_for(kecamatan: str, born: date, sex: str, serial: int) -> str:
+    day = born.day + (40 if sex == "P" else 0)
+    return f"{kecamatan.replace('.', '')}{day:02d}{born.month:02d}{born.year % 100:02d}{serial:04d}"
+
+
+def resident(kode_desa: str, serial: int, *, sex: str = "L", born: date = date(1990, 3, 7)) -> Resident:
+    return Resident(nik=nik_for(kode_desa[:8], born, sex, serial), nama=f"Warga {serial}", tanggal_lahir=born,
+                    jenis_kelamin=sex, kode_desa=kode_desa, alamat="Jl. Kapuas")
+
+
+@dataclass
+class StationRig:
+    """One station of the office's registry with its own store, sealing to the office's two recipients."""
+
+    office: Office
+    station_id: str
+    root: Path
+    station: Any = None
+    payloads: dict[str, Payloads] = field(default_factory=dict)
+    """What was captured for each packet id (to compare with what an export writes)."""
+
+    def __post_init__(self) -> None:
+        data = self.root / self.station_id
+        (data / "keys").mkdir(parents=True, exist_ok=True)
+        keys.save_private_key(self.office.station_keys[self.station_id], data / "keys" / "station.key",
+                              overwrite=True)
+        config = config_from_dict({
+            "station": {"id": self.station_id, "district": KAPUAS_HULU, "data_dir": str(data)},
+            "office": {"public_key": self.office.keys.recipient,
+                       "biometrics_key": self.office.keys.biometrics_recipient}})
+        init_station(config)
+        self.station = build_station(config, builders={})
+
+    def record(self, who: Resident, *, session_desa: str | None = None, seed: int = 1) -> str:
+        """Enroll ``who`` in a session at ``session_desa`` (default: their desa); returns the packet id."""
+        conn = self.station.conn
+        with self.station.db_lock:
+            operator = ensure_operator(conn)
+            from station.sessions import close_session, current_session
+
+            session = current_session(conn)
+            wanted = session_desa or who.kode_desa
+            if session is not None and session.kode_desa != wanted:
+                close_session(conn, session.id, operator)
+                session = None
+            session_id = session.id if session else open_session(conn, wanted, operator).id
+        payloads = Payloads.random(256, seed=seed)
+        draft = self.station.enrollment.start(session_id, who, operator)
+        run_to_review(self.station.enrollment, draft.id, payloads, operator)
+        packet_id = self.station.enrollment.finish(draft.id)
+        self.payloads[packet_id] = payloads
+        return packet_id
+
+    def packet_bytes(self, packet_id: str) -> bytes:
+        outbox = self.station.outbox
+        return outbox.read_bytes(outbox.get(packet_id))
+
+    def upload(self, packet_id: str) -> None:
+        data = self.packet_bytes(packet_id)
+        reply = self.office.upload(data, packet_id=packet_id, station=self.station_id, chunk_bytes=256 * 1024)
+        assert reply.status in (200, 204) and "jemput-receipt" in reply.headers, (reply.status, reply.body[:200])
+
+    def record_and_upload(self, who: Resident, **kw: Any) -> str:
+        packet_id = self.record(who, **kw)
+        self.upload(packet_id)
+        return packet_id
+
+    def close(self) -> None:
+        self.station.stop()
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@contextmanager
+def office_with_stations(root: Path, database_url: str = "") -> Iterator[tuple[Office, dict[str, StationRig]]]:
+    with running_office(root / "office", database_url) as office:
+        refdata.ensure_shipped_wilayah(office.engine)
+        refdata.ensure_shipped_boundaries(office.engine, KAPUAS_HULU)
+        rigs = {sid: StationRig(office, sid, root / "stations") for sid in ("kph-01", "kph-02")}
+        try:
+            yield office, rigs
+        finally:
+            for rig in rigs.values():
+                rig.close()
+
+
+def index_all(office: Office) -> int:
+    """Index every stored packet now (the server's own indexer may race us: both are safe) and return how many
+    records rows there are."""
+    while index_pending(office.engine, office.keys.age_identity or ""):
+        pass
+    with office.engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(records)).scalar_one()

@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from office import stations
+from office.ca import init_office_ca
 from office.config import load_office_config
 from office.db import open_db
 from office.ingest import ingest_command
@@ -30,10 +31,12 @@ def office_group() -> None:
 @office_group.command("init")
 @CONFIG_OPTION
 def init_command(config_path: Path) -> None:
-    """Create the office age identity and Ed25519 key (0600, never overwritten) and print their public parts."""
+    """Create the office age identity, Ed25519 key and MQTT CA (0600, never overwritten); print the public parts."""
     config = load_office_config(config_path)
     created = init_office_keys(config.keys_dir)
     open_db(config.database_url).dispose()
+    for line in init_office_ca(config):
+        click.echo(line)
     click.echo(f"Office keys written to {config.keys_dir} (mode 0600; back them up offline).")
     click.echo("Put these in every station's config, section [office]:")
     click.echo(f'public_key = "{created.recipient}"')
@@ -114,3 +117,11 @@ def run_command(config_path: Path) -> None:
 
 office_group.add_command(ingest_command)
 office_group.add_command(mosquitto_config_command)
+
+
+@office_group.command("ca-init")
+@CONFIG_OPTION
+def ca_init_command(config_path: Path) -> None:
+    """Create only the MQTT CA and broker certificate (an office whose keys predate the CA)."""
+    for line in init_office_ca(load_office_config(config_path)):
+        click.echo(line)

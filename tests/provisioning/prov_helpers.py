@@ -43,9 +43,10 @@ class ProvOffice:
     files: Path
 
     def bundle(self, out: Path, *args: str, station: str = "kph-07", ui_port: int | None = None,
-               desa: tuple[str, ...] = DESA) -> Path:
+               desa: tuple[str, ...] = DESA, extra_toml: str = "") -> Path:
         extra = self.files / f"{station}-station.toml"
-        extra.write_text(f'[ui]\nport = {ui_port or free_port()}\n[devices.camera]\nbackend = "synthetic"\n')
+        extra.write_text(f'[ui]\nport = {ui_port or free_port()}\n[devices.camera]\nbackend = "synthetic"\n'
+                         + extra_toml)
         argv = ["provision", "bundle", "--config", str(self.config_path), "--station", station,
                 "--desa", ",".join(desa), "--operators", str(self.files / "operators.csv"),
                 "--roster", str(self.files / "roster.csv"), "--station-toml", str(extra),

@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from office import stations
+from office.ca import init_office_ca
 from office.config import load_office_config
 from office.db import open_db
 from office.ingest import ingest_command
@@ -33,8 +34,8 @@ def office_group() -> None:
               help="Where to write the biometrics identity (default: <data_dir>/keys/biometrics.age). "
                    "Point it at removable media: the online office never needs it.")
 def init_command(config_path: Path, biometrics_out: Path | None) -> None:
-    """Create the records and biometrics identities and the Ed25519 key (0600, never overwritten), load the
-    national kode wilayah list, and print the public parts stations need."""
+    """Create the records and biometrics identities, the Ed25519 key and the MQTT CA (0600, never overwritten),
+    load the national kode wilayah list, and print the public parts stations need."""
     config = load_office_config(config_path)
     created = init_office_keys(config.keys_dir, biometrics_out)
     engine = open_db(config.database_url)
@@ -45,6 +46,8 @@ def init_command(config_path: Path, biometrics_out: Path | None) -> None:
         ensure_shipped_boundaries(engine, config.office.district)
     finally:
         engine.dispose()
+    for line in init_office_ca(config):
+        click.echo(line)
     bio_path = biometrics_out or config.keys_dir / "biometrics.age"
     click.echo(f"Office keys written to {config.keys_dir} (mode 0600; back them up offline).")
     click.echo(f"Biometrics identity written to {bio_path}: move it to the export machine (and a backup) and")
@@ -148,3 +151,9 @@ def _register_data_commands() -> None:
 
 
 _register_data_commands()
+@office_group.command("ca-init")
+@CONFIG_OPTION
+def ca_init_command(config_path: Path) -> None:
+    """Create only the MQTT CA and broker certificate (an office whose keys predate the CA)."""
+    for line in init_office_ca(load_office_config(config_path)):
+        click.echo(line)

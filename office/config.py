@@ -90,6 +90,18 @@ class AlertsSection:
     """Alert when a status's ``ts`` differs from the time it arrived by more than this."""
     check_interval_s: int = 5
     """How often the time-based rules (offline, stuck, rejected packets) are checked."""
+class ProvisioningSection:
+    """What ``jemput provision bundle`` writes into every station's bundle (docs/deployment.md)."""
+
+    office_url: str = ""
+    """The office URL as stations reach it, e.g. ``https://jemput.example.go.id``; empty = stations do not upload."""
+    mqtt_host: str = ""
+    """The broker host as stations reach it; empty = stations send no telemetry."""
+    mqtt_port: int = 8883
+    broker_hosts: str = ""
+    """Comma-separated host names / IP addresses in the broker's TLS certificate; empty = ``mqtt_host``."""
+    client_cert_days: int = 730
+    """Lifetime of a station's MQTT client certificate; a station with an expired one must be re-provisioned."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +110,7 @@ class OfficeConfig:
     mqtt: OfficeMqttSection = field(default_factory=OfficeMqttSection)
     dashboard: DashboardSection = field(default_factory=DashboardSection)
     alerts: AlertsSection = field(default_factory=AlertsSection)
+    provisioning: ProvisioningSection = field(default_factory=ProvisioningSection)
     source: Path | None = field(default=None, metadata=NOT_A_KEY)
     """The file this config was read from (not a TOML key)."""
 
@@ -150,7 +163,10 @@ def _check_values(config: OfficeConfig, where: str) -> None:
 
     if not re.fullmatch(r"\d{4}", config.office.district):
         fail("office.district", "must be the 4-digit kode kabupaten/kota, e.g. '6106'")
-    for key, port in (("office.port", config.office.port), ("mqtt.port", config.mqtt.port)):
+    if not 1 <= config.provisioning.client_cert_days <= 3650:
+        fail("provisioning.client_cert_days", "must be 1-3650")
+    for key, port in (("office.port", config.office.port), ("mqtt.port", config.mqtt.port),
+                      ("provisioning.mqtt_port", config.provisioning.mqtt_port)):
         if not 0 <= port < 65536:
             fail(key, "must be a TCP port (1-65535; 0 = any free port)")
     if not 1 <= config.office.max_upload_mb <= 1024:

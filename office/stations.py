@@ -107,3 +107,16 @@ def list_stations(engine: sa.Engine) -> list[StationRecord]:
     with engine.connect() as conn:
         rows = conn.execute(sa.select(db.stations).order_by(db.stations.c.id)).mappings().all()
     return [_record(r) for r in rows]
+
+
+def replace_public_key(engine: sa.Engine, station_id: str, public_key_b64: str) -> None:
+    """A station's card was replaced: from now on only the new key's packets are accepted (re-provisioning)."""
+    try:
+        public_key_b64 = keys.public_key_b64(keys.load_verify_key(public_key_b64))
+    except keys.KeyMaterialError as exc:
+        raise StationError(f"public key for {station_id}: {exc}") from None
+    with engine.begin() as conn:
+        done = conn.execute(db.stations.update().where(db.stations.c.id == station_id)
+                            .values(public_key_b64=public_key_b64)).rowcount
+    if not done:
+        raise StationError(f"station {station_id} is not registered")

@@ -1,7 +1,8 @@
 """``jemput station init | run | status``.
 
 ``run`` builds the station, recovers after any crash, starts the front ends registered in the ``jemput.frontends``
-entry point group (the kiosk UI), and runs until SIGTERM or SIGINT, then stops everything and exits 0. A front end
+entry point group (the kiosk UI), and runs until SIGTERM or SIGINT (or a battery-empty power-off), then stops
+everything and exits 0; under systemd it notifies READY and pings the watchdog (``station.service``). A front end
 that cannot be imported (``ui`` not installed) is logged and skipped: the station still queues and uploads.
 Exit codes as in ``station.cli``: 0 ok, 1 runtime error, 2 usage or config error.
 """
@@ -57,29 +58,17 @@ def init_command(config_path: Path) -> None:
 def run_command(config_path: Path, simulate: bool, no_frontends: bool) -> None:
     """Run the station until SIGTERM or SIGINT."""
     from station.runtime import build_station
+    from station.service import serve
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = load_config(config_path)
     stop_event = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop_event.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
     station = build_station(config, simulate=simulate)
-    frontends: list[tuple[str, Any]] = []
     try:
-        station.start()
-        _report_start(station)
-        if not no_frontends:
-            frontends = start_frontends(station)
-        log.info("station %s running; SIGTERM or Ctrl-C stops it", config.station.id)
-        while not stop_event.wait(1.0):
-            pass
-        log.info("stopping")
+        serve(station, stop_event, start_frontends=None if no_frontends else start_frontends,
+              on_started=_report_start)
     finally:
-        for name, handle in reversed(frontends):
-            try:
-                handle.stop()
-            except Exception:  # noqa: BLE001 - stop the rest regardless, and say which failed
-                log.exception("stopping front end %s failed", name)
-        station.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     log.info("stopped cleanly")

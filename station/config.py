@@ -139,6 +139,8 @@ class PowerSection:
     """Below this, no new enrollment may start."""
     shutdown_percent: int = 5
     """Below this (and not on mains), the station shuts down cleanly."""
+    shutdown_grace_s: int = 30
+    """How long a pending shutdown waits (mains coming back cancels it) before the station powers off."""
 
 
 @dataclass(frozen=True)
@@ -257,6 +259,8 @@ def _check_values(config: Config, where: str) -> None:
     p = config.power
     if not 0 <= p.shutdown_percent < p.stop_percent < p.warn_percent <= 100:
         fail("power", "needs 0 <= shutdown_percent < stop_percent < warn_percent <= 100")
+    if not 0 <= p.shutdown_grace_s <= 600:
+        fail("power.shutdown_grace_s", "must be 0-600 seconds")
     if config.devices.fingerprint.model not in ("", "R307", "R503", "AS608", "ZFM-20"):
         fail("devices.fingerprint.model", "must be 'R307', 'R503', 'AS608', 'ZFM-20' or empty (ask the part)")
     if not 0 <= config.devices.fingerprint.quality_threshold <= 100:

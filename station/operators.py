@@ -109,14 +109,7 @@ def validate_pin(pin: str) -> None:
 def add_operator(conn: sqlite3.Connection, username: str, display_name: str, pin: str,
                  role: str = "operator") -> Operator:
     """Create an operator; raises ``OperatorError`` for a bad or taken username, ``InvalidPin`` for a bad PIN."""
-    if not _USERNAME.fullmatch(username or ""):
-        raise OperatorError(
-            f"username {username!r} must be 2-32 lowercase letters, digits, '.', '_' or '-' (first: letter or digit)"
-        )
-    if not display_name.strip():
-        raise OperatorError("display name must not be empty")
-    if role not in {r.value for r in Role}:
-        raise OperatorError(f"role must be one of: {', '.join(r.value for r in Role)}")
+    check_operator_fields(username, display_name, role)
     validate_pin(pin)
     pin_hash = hash_pin(pin)
     now = _iso(datetime.now(UTC))
@@ -130,6 +123,54 @@ def add_operator(conn: sqlite3.Connection, username: str, display_name: str, pin
             raise OperatorError(f"operator {username!r} already exists") from None
         append_audit(conn, "system", "operator_added", {"username": username, "role": role})
     return Operator(cursor.lastrowid, username, display_name.strip(), role)
+
+
+def check_operator_fields(username: str, display_name: str, role: str) -> None:
+    """``OperatorError`` naming the bad field (shared by ``add_operator`` and provisioning's operator import)."""
+    if not _USERNAME.fullmatch(username or ""):
+        raise OperatorError(
+            f"username {username!r} must be 2-32 lowercase letters, digits, '.', '_' or '-' (first: letter or digit)"
+        )
+    if not display_name.strip():
+        raise OperatorError("display name must not be empty")
+    if role not in {r.value for r in Role}:
+        raise OperatorError(f"role must be one of: {', '.join(r.value for r in Role)}")
+
+
+def install_hashed_operators(conn: sqlite3.Connection, wanted: list[tuple[str, str, str, str]],
+                             *, actor: str = "provisioning") -> int:
+    """Make the active operators exactly ``wanted`` = [(username, display name, role, pin hash)].
+
+    For provisioning: the office hashes PINs, the station only stores the hashes. Operators not in the list are
+    deactivated (their audit history stays); an unchanged operator is not touched, so applying the same bundle
+    twice writes nothing. Returns the number of operators added, changed or deactivated.
+    """
+    changed = 0
+    with transaction(conn):
+        current = {row[0]: tuple(row[1:]) for row in conn.execute(
+            "SELECT username, display_name, role, pin_hash, active FROM operators")}
+        now = _iso(datetime.now(UTC))
+        for username, display_name, role, pin_hash in wanted:
+            check_operator_fields(username, display_name, role)
+            if current.get(username) == (display_name, role, pin_hash, 1):
+                continue
+            if username in current:
+                conn.execute("UPDATE operators SET display_name = ?, role = ?, pin_hash = ?, active = 1,"
+                             " failed_attempts = 0, locked_until = NULL WHERE username = ?",
+                             (display_name, role, pin_hash, username))
+                append_audit(conn, actor, "operator_updated", {"username": username, "role": role})
+            else:
+                conn.execute("INSERT INTO operators (username, display_name, pin_hash, role, created_at)"
+                             " VALUES (?, ?, ?, ?, ?)", (username, display_name, pin_hash, role, now))
+                append_audit(conn, actor, "operator_added", {"username": username, "role": role})
+            changed += 1
+        keep = {w[0] for w in wanted}
+        for username, (_name, _role, _hash, active) in current.items():
+            if active and username not in keep:
+                conn.execute("UPDATE operators SET active = 0 WHERE username = ?", (username,))
+                append_audit(conn, actor, "operator_deactivated", {"username": username})
+                changed += 1
+    return changed
 
 
 def list_operators(conn: sqlite3.Connection) -> list[Operator]:

@@ -6,7 +6,11 @@ Levels come from ``[power]``: at or below ``warn_percent`` WARN, ``stop_percent`
 ``shutdown_percent`` SHUTDOWN (the injected ``shutdown`` callable runs once). On mains the level is always OK.
 A level only improves once the charge is ``HYSTERESIS_PERCENT`` above its threshold, so a gauge bouncing
 between 9.9 and 10.1 does not flap the kiosk between "stop" and "warn". A failed battery read is reported as a
-fault and keeps the previous level: one bad I2C transfer never shuts a station down. See docs/power.md.
+fault and keeps the previous level: one bad I2C transfer never shuts a station down. So is an impossible reading
+(0.0 V, a voltage no running Pi can have, a percentage outside 0-100): a UPS HAT whose gauge lost its
+calibration or its cell contact reads exactly that, and shutting down on it would end a session for nothing.
+Reaching SHUTDOWN makes the shutdown *pending* for ``shutdown_grace_s`` (``power.shutdown_pending``); mains coming
+back in that time cancels it (``power.shutdown_cancelled``). See docs/power.md.
 """
 
 from __future__ import annotations
@@ -74,13 +78,27 @@ def default_shutdown(simulate: bool) -> Callable[[], None]:
     return log_only_shutdown if simulate else systemctl_poweroff
 
 
+MIN_PLAUSIBLE_V = 2.0
+"""No battery that still powers a Pi reads below this (one Li-ion cell is empty at 3.0 V)."""
+
+
+def implausible(reading: Any) -> str:
+    """Why a battery reading cannot be true ("" when it can)."""
+    voltage, percent = reading.voltage_v, reading.percent
+    if voltage is not None and not voltage >= MIN_PLAUSIBLE_V:  # also catches NaN
+        return f"implausible battery reading: {voltage} V (gauge fault?)"
+    if percent is None or not 0.0 <= percent <= 100.0:
+        return f"implausible battery reading: {percent} %"
+    return ""
+
+
 class PowerPolicy:
     HYSTERESIS_PERCENT = 2.0
 
     def __init__(self, config: PowerSection, battery_source: BatterySource | None, bus: EventBus | None,
                  shutdown: Callable[[], None], *, clock: Callable[[], float] = time.monotonic,
                  poll_interval_s: float = 30.0, drain_window_s: float = 900.0,
-                 shutdown_confirmations: int = 1) -> None:
+                 shutdown_confirmations: int = 1, shutdown_grace_s: float = 0.0) -> None:
         self.config = config
         self.battery = battery_source
         self.bus = bus
@@ -89,6 +107,8 @@ class PowerPolicy:
         self.poll_interval_s = poll_interval_s
         self.drain_window_s = drain_window_s
         self.shutdown_confirmations = max(1, shutdown_confirmations)
+        self.shutdown_grace_s = max(0.0, shutdown_grace_s)
+        self._pending_since: float | None = None
         self._lock = threading.RLock()
         self._history: deque[tuple[float, float]] = deque()
         self._snapshot = PowerSnapshot(None, None, None, None, None, PowerLevel.OK)
@@ -118,6 +138,11 @@ class PowerPolicy:
             except (DeviceError, OSError) as exc:
                 log.warning("battery read failed: %s", exc)
                 self._set(PowerSnapshot(**{**asdict(self._snapshot), "fault": str(exc) or type(exc).__name__}))
+                return self._snapshot
+            why = implausible(reading)
+            if why:
+                log.warning("%s; keeping the last good level", why)
+                self._set(PowerSnapshot(**{**asdict(self._snapshot), "fault": why}))
                 return self._snapshot
             on_mains = reading.on_mains if reading.on_mains is not None else (reading.charging or False)
             level = self._next_level(reading.percent, on_mains)
@@ -166,9 +191,22 @@ class PowerPolicy:
     def _maybe_shutdown(self, level: PowerLevel) -> None:
         if level is not PowerLevel.SHUTDOWN:
             self._shutdown_streak = 0
+            if self._pending_since is not None and not self.shutdown_called:
+                self._pending_since = None
+                log.warning("shutdown cancelled (level %s, mains %s)", level, self._snapshot.on_mains)
+                if self.bus is not None:
+                    self.bus.publish("power.shutdown_cancelled", level=str(level), on_mains=self._snapshot.on_mains)
             return
         self._shutdown_streak += 1
         if self.shutdown_called or self._shutdown_streak < self.shutdown_confirmations:
+            return
+        now = self._clock()
+        if self._pending_since is None:
+            self._pending_since = now
+            if self.shutdown_grace_s > 0 and self.bus is not None:
+                self.bus.publish("power.shutdown_pending", in_s=self.shutdown_grace_s,
+                                 battery_percent=self._snapshot.battery_percent)
+        if now - self._pending_since < self.shutdown_grace_s:
             return
         self.shutdown_called = True
         if self.bus is not None:
@@ -180,6 +218,17 @@ class PowerPolicy:
             log.error("shutdown action failed: %s", exc)
             if self.bus is not None:
                 self.bus.publish("power.fault", fault=f"shutdown failed: {exc}")
+
+    @property
+    def shutdown_pending(self) -> bool:
+        return self._pending_since is not None and not self.shutdown_called
+
+    def seconds_to_poll(self) -> float:
+        """A pending shutdown is re-checked when its grace ends, not a whole poll interval later."""
+        if self.shutdown_pending and self._pending_since is not None:
+            left = self._pending_since + self.shutdown_grace_s - self._clock()
+            return max(0.05, min(self.poll_interval_s, left))
+        return self.poll_interval_s
 
     def _set(self, snap: PowerSnapshot) -> None:
         previous = self._snapshot
@@ -215,7 +264,7 @@ class PowerPolicy:
                 self.poll()
             except Exception:  # noqa: BLE001 - keep polling whatever a driver does
                 log.exception("power poll failed")
-            self._stop.wait(self.poll_interval_s)
+            self._stop.wait(self.seconds_to_poll())
 
 
 def _slope_per_min(samples: deque[tuple[float, float]]) -> float:

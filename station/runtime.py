@@ -71,6 +71,11 @@ class Station:
     """How often acknowledged packets older than ``station.retention_days`` are purged while running."""
     locked: bool = False
     """Set by the office's ``lock`` command: the UI refuses new work until ``unlock``."""
+    poweroff_requested: threading.Event = field(default_factory=threading.Event)
+    """Set when the battery is empty: the main loop stops the station, then ``finish_poweroff`` runs."""
+    poweroff_command: Callable[[], None] | None = None
+    """What powers the machine off (``systemctl poweroff`` on a real station; None under ``--simulate``)."""
+    _powered_off: bool = False
     _started_parts: list[str] = field(default_factory=list)
     _stopped: bool = False
     _stop_event: threading.Event = field(default_factory=threading.Event)
@@ -161,6 +166,24 @@ class Station:
         if reason is not None:
             self._apply_lock(reason)
 
+    def request_poweroff(self) -> None:
+        """The power policy's shutdown on a real station (its thread): tell the office first, then end the main
+        loop. The machine powers off in ``finish_poweroff``, after the station has stopped and the store is
+        closed (``station.service.serve``)."""
+        if self.poweroff_requested.is_set():
+            return
+        from station.shutdown import announce_shutdown
+
+        announce_shutdown(self)
+        self.poweroff_requested.set()
+
+    def finish_poweroff(self) -> None:
+        """Run the power-off command once, if a power-off was requested (the store must be closed by now)."""
+        if self.poweroff_requested.is_set() and self.poweroff_command is not None and not self._powered_off:
+            self._powered_off = True
+            log.warning("powering off")
+            self.poweroff_command()
+
     def simulated_shutdown(self) -> None:
         """What the power policy's shutdown does under ``--simulate``: say so, never power the machine off."""
         log.warning("power policy asked for a shutdown (simulated: not powering off)")
@@ -216,8 +239,13 @@ def _build_power(station: Station, simulate: bool) -> Any:
     from station.power import PowerPolicy, systemctl_poweroff
 
     battery = getattr(station.devices, "battery", None)
-    shutdown = station.simulated_shutdown if simulate else systemctl_poweroff
-    return PowerPolicy(station.config.power, battery, station.bus, shutdown)
+    if simulate:
+        shutdown = station.simulated_shutdown
+    else:
+        station.poweroff_command = systemctl_poweroff
+        shutdown = station.request_poweroff
+    return PowerPolicy(station.config.power, battery, station.bus, shutdown,
+                       shutdown_grace_s=station.config.power.shutdown_grace_s)
 
 
 def _build_uploader(station: Station, simulate: bool) -> Any:

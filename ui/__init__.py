@@ -79,7 +79,7 @@ def kiosk() -> KioskContext:
 
 
 def _register(app: Flask) -> None:
-    from ui import camera, events, operator, resident
+    from ui import camera, events, health, operator, resident
     from ui.helpers import init_helpers
 
     init_helpers(app)
@@ -87,6 +87,7 @@ def _register(app: Flask) -> None:
     app.register_blueprint(resident.bp)
     app.register_blueprint(events.bp)
     app.register_blueprint(camera.bp)
+    app.register_blueprint(health.bp)
     station = app.extensions["jemput"].station
     devices = getattr(station, "devices", None)
     if getattr(devices, "simulator", None) is not None:

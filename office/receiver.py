@@ -25,13 +25,16 @@ from office.config import OfficeConfig
 from office.keys import OfficeKeys
 from office.stations import StationRecord, station_for_token
 from office.storage import (
+    NOT_THE_DECLARED_BYTES,
     ReceiverContext,
     create_staging,
     quarantine_reason,
     quarantine_upload,
     recover_staging,
+    refusal,
     store_packet,
     terminate_upload,
+    upload_rejection,
 )
 from station.packets import PacketError, canonical_json, packet_sha256, verify_packet
 
@@ -150,7 +153,7 @@ def _owned_upload(upload_id: str, station: StationRecord) -> db.Upload:
 
 
 def _receipt_headers(packet: db.StoredPacket) -> dict[str, str]:
-    return {"Jemput-Receipt": base64.b64encode(canonical_json(packet.receipt)).decode("ascii"),
+    return {"Jemput-Receipt": _b64_json(packet.receipt),
             "Jemput-Receipt-Url": url_for("receiver.receipt", packet_id=packet.packet_id)}
 
 
@@ -172,8 +175,6 @@ def create() -> Response:
     if "Upload-Defer-Length" in request.headers:
         raise TusError(400, "bad_request", "Upload-Defer-Length is not supported; send Upload-Length")
     length = _int_header("Upload-Length")
-    if length > ctx.config.max_upload_bytes:
-        raise TusError(413, "too_large", f"Upload-Length {length} exceeds {ctx.config.max_upload_bytes} bytes")
     if length == 0:
         raise TusError(400, "bad_request", "Upload-Length must be at least 1")
     meta = parse_metadata(request.headers.get("Upload-Metadata", ""))
@@ -184,9 +185,16 @@ def create() -> Response:
             raise TusError(400, "bad_metadata", f"Upload-Metadata '{key}' is malformed")
     if meta["station"] != station.id:
         raise TusError(403, "forbidden", f"metadata station '{meta['station']}' is not the token's station")
+    if length > ctx.config.max_upload_bytes:   # final for this packet: signed, so the station sets it aside
+        reason = f"Upload-Length {length} exceeds {ctx.config.max_upload_bytes} bytes"
+        return _rejected(413, reason, refusal(ctx, packet_id=meta["packet_id"], sha256=meta["sha256"],
+                                              reason=reason))
     stored = db.get_packet(ctx.engine, meta["packet_id"])
     if stored is not None:
-        _check_same_packet(stored, station.id, meta["sha256"])
+        conflict = _same_packet_conflict(stored, station.id, meta["sha256"])
+        if conflict:
+            return _rejected(409, conflict, refusal(ctx, packet_id=meta["packet_id"], sha256=meta["sha256"],
+                                                    reason=conflict))
         response = jsonify(stored.receipt)
         response.headers.update(_receipt_headers(stored))
         return response  # 200: already received, nothing to upload
@@ -200,11 +208,12 @@ def create() -> Response:
     return response
 
 
-def _check_same_packet(stored: db.StoredPacket, station_id: str, sha256: str) -> None:
+def _same_packet_conflict(stored: db.StoredPacket, station_id: str, sha256: str) -> str | None:
     if stored.station_id != station_id:
-        raise TusError(409, "conflict", "this packet id is already stored for another station")
+        return "this packet id is already stored for another station"
     if stored.sha256 != sha256:
-        raise TusError(409, "conflict", "this packet id is already stored with different content")
+        return "this packet id is already stored with different content"
+    return None
 
 
 def _prune_open_uploads(ctx: ReceiverContext, station_id: str) -> None:
@@ -225,7 +234,14 @@ def upload(upload_id: str) -> Response:
         response.headers["Jemput-Upload-Result"] = found.result
     if found.result == "quarantined":   # the station must stop retrying it, and show the operator why
         response.headers["Jemput-Upload-Reason"] = _header_safe(quarantine_reason(_ctx(), upload_id))
+        rejection = upload_rejection(_ctx(), found)
+        if rejection is not None:
+            response.headers["Jemput-Rejection"] = _b64_json(rejection)
     return response
+
+
+def _b64_json(obj: dict) -> str:
+    return base64.b64encode(canonical_json(obj)).decode("ascii")
 
 
 def _header_safe(text: str) -> str:
@@ -300,7 +316,7 @@ def _complete(ctx: ReceiverContext, station: StationRecord, found: db.Upload) ->
     with ctx.store_lock:
         try:
             if sha256 != found.metadata["sha256"]:
-                raise PacketError("sha256 of the uploaded bytes differs from Upload-Metadata")
+                raise PacketError(f"{NOT_THE_DECLARED_BYTES} from Upload-Metadata")
             envelope = verify_packet(data, station.verify_key)
             if envelope.station != station.id:
                 raise PacketError(f"envelope station '{envelope.station}' is not the uploading station")
@@ -325,8 +341,17 @@ def _complete(ctx: ReceiverContext, station: StationRecord, found: db.Upload) ->
 def _quarantine(ctx: ReceiverContext, found: db.Upload, reason: str, status: int) -> Response:
     quarantine_upload(ctx, found, reason)
     current_app.logger.warning("quarantined upload %s from %s: %s", found.upload_id, found.station_id, reason)
-    response = jsonify(error="packet_rejected", reason=reason)
+    return _rejected(status, reason, upload_rejection(ctx, found))
+
+
+def _rejected(status: int, reason: str, rejection: dict | None) -> Response:
+    """The office's refusal: with a signed rejection it is final for the station (DESIGN §6); without one (bytes
+    damaged on the way) the station uploads again."""
+    response = jsonify(error="packet_rejected" if rejection else "upload_failed", reason=reason,
+                       rejection=rejection)
     response.status_code = status
+    if rejection is not None:
+        response.headers["Jemput-Rejection"] = _b64_json(rejection)
     return response
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -17,7 +18,10 @@ from office import db
 from office.config import OfficeConfig
 from office.keys import OfficeKeys
 from station.durable import fsync_dir
-from station.receipts import sign_receipt
+from station.receipts import sign_receipt, sign_rejection
+
+NOT_THE_DECLARED_BYTES = "sha256 of the uploaded bytes differs"
+"""Start of the quarantine reason for bytes that are not what the station declared (see ``upload_rejection``)."""
 
 
 @dataclass
@@ -93,7 +97,34 @@ def quarantine_upload(ctx: ReceiverContext, found: db.Upload, reason: str) -> Pa
 
 
 def quarantine_reason(ctx: ReceiverContext, upload_id: str) -> str:
+    found = _quarantine_row(ctx, upload_id)
+    return found[0] if found else "quarantined"
+
+
+def _quarantine_row(ctx: ReceiverContext, upload_id: str) -> tuple[str, datetime] | None:
     with ctx.engine.connect() as conn:
-        reason = conn.execute(sa.select(db.quarantine.c.reason).where(db.quarantine.c.upload_id == upload_id)
-                              .order_by(db.quarantine.c.id.desc()).limit(1)).scalar()
-    return reason or "quarantined"
+        row = conn.execute(sa.select(db.quarantine.c.reason, db.quarantine.c.at)
+                           .where(db.quarantine.c.upload_id == upload_id)
+                           .order_by(db.quarantine.c.id.desc()).limit(1)).first()
+    return (row[0], db.as_utc(row[1])) if row else None
+
+
+def upload_rejection(ctx: ReceiverContext, found: db.Upload) -> dict | None:
+    """The signed rejection of a quarantined upload (DESIGN §6), or None when it is not a final refusal.
+
+    Signed again on every ask from the stored reason and time: Ed25519 signatures are deterministic, so the
+    station sees the same bytes whether it read the PATCH answer or a later ``HEAD``. An upload whose bytes did not
+    hash to the station's declared SHA-256 is not the station's packet (damaged on the way): it is quarantined but
+    never refused in the packet's name, so the station uploads it again.
+    """
+    row = _quarantine_row(ctx, found.upload_id)
+    if row is None or row[0].startswith(NOT_THE_DECLARED_BYTES):
+        return None
+    return sign_rejection(packet_id=found.packet_id, sha256=found.metadata["sha256"], reason=row[0],
+                          rejected_at=row[1], office_key=ctx.keys.signing_key)
+
+
+def refusal(ctx: ReceiverContext, *, packet_id: str, sha256: str, reason: str) -> dict:
+    """A signed rejection for a refusal that needs no upload (create: id stored with other bytes, too large)."""
+    return sign_rejection(packet_id=packet_id, sha256=sha256, reason=reason, rejected_at=db.utc_now(),
+                          office_key=ctx.keys.signing_key)

@@ -27,6 +27,8 @@ import click
 import paho.mqtt.client as mqtt
 import sqlalchemy as sa
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from office import db as office_db
 from office import telemetry_db as tdb
@@ -169,7 +171,12 @@ class Ingest:
         if self._client is None:
             raise RuntimeError("ingest not started")
         command = sign_command(name, args, office_key=office_key, lifetime_s=lifetime_s)
-        self._client.publish(f"jemput/v1/{district}/{station}/cmd/{name}", json.dumps(command), qos=1)
+        # QoS 1 into the station's persistent session: queued while it is away, dropped by the broker once the
+        # command has expired (the station would refuse it anyway).
+        props = Properties(PacketTypes.PUBLISH)
+        props.MessageExpiryInterval = lifetime_s
+        self._client.publish(f"jemput/v1/{district}/{station}/cmd/{name}", json.dumps(command), qos=1,
+                             properties=props)
         return command["id"]
 
     # -- paho thread ---------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import binascii
 import os
 import re
 import uuid
+from email.utils import format_datetime
 from pathlib import Path
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request, url_for
@@ -23,23 +24,26 @@ from werkzeug.exceptions import HTTPException
 from office import db
 from office.config import OfficeConfig
 from office.keys import OfficeKeys
+from office.private_files import private_dir, tighten_tree
 from office.stations import StationRecord, station_for_token
 from office.storage import (
     NOT_THE_DECLARED_BYTES,
     ReceiverContext,
     create_staging,
+    expire_uploads_now_and_then,
     quarantine_reason,
     quarantine_upload,
     recover_staging,
     refusal,
     store_packet,
     terminate_upload,
+    upload_expires_at,
     upload_rejection,
 )
 from station.packets import PacketError, canonical_json, packet_sha256, verify_packet
 
 TUS_VERSION = "1.0.0"
-TUS_EXTENSIONS = "creation,termination"
+TUS_EXTENSIONS = "creation,termination,expiration"
 OFFSET_CONTENT_TYPE = "application/offset+octet-stream"
 MAX_OPEN_UPLOADS_PER_STATION = 16
 MAX_METADATA_CHARS = 4096
@@ -60,8 +64,10 @@ class TusError(Exception):
 
 
 def init_receiver(app: Flask, config: OfficeConfig, engine: Engine, office_keys: OfficeKeys) -> ReceiverContext:
+    private_dir(config.office.data_dir)
     for directory in (config.packets_dir, config.staging_dir, config.quarantine_dir):
-        directory.mkdir(parents=True, exist_ok=True)
+        private_dir(directory)
+        tighten_tree(directory)
     ctx = ReceiverContext(config=config, engine=engine, keys=office_keys)
     recover_staging(ctx)
     app.extensions["jemput_receiver"] = ctx
@@ -145,7 +151,7 @@ def parse_metadata(header: str) -> dict[str, str]:
 
 def _owned_upload(upload_id: str, station: StationRecord) -> db.Upload:
     upload = db.get_upload(_ctx().engine, upload_id) if _UPLOAD_ID_RE.fullmatch(upload_id) else None
-    if upload is None or upload.result in ("terminated", "lost"):
+    if upload is None or upload.result in ("terminated", "lost", "expired"):
         raise TusError(404, "not_found", "no such upload")
     if upload.station_id != station.id:
         raise TusError(403, "forbidden", "this upload belongs to another station")
@@ -198,6 +204,7 @@ def create() -> Response:
         response = jsonify(stored.receipt)
         response.headers.update(_receipt_headers(stored))
         return response  # 200: already received, nothing to upload
+    expire_uploads_now_and_then(ctx)
     _prune_open_uploads(ctx, station.id)
     upload_id = uuid.uuid4().hex
     create_staging(ctx, upload_id)
@@ -205,7 +212,14 @@ def create() -> Response:
                      length_bytes=length, meta=meta)
     response = Response(status=201)
     response.headers["Location"] = url_for("receiver.upload", upload_id=upload_id, _external=True)
+    _expires_header(response, upload_id)
     return response
+
+
+def _expires_header(response: Response, upload_id: str) -> None:
+    expires = upload_expires_at(_ctx(), upload_id)
+    if expires is not None:
+        response.headers["Upload-Expires"] = format_datetime(expires, usegmt=True)
 
 
 def _same_packet_conflict(stored: db.StoredPacket, station_id: str, sha256: str) -> str | None:
@@ -232,6 +246,8 @@ def upload(upload_id: str) -> Response:
                              "Cache-Control": "no-store"})
     if found.result:
         response.headers["Jemput-Upload-Result"] = found.result
+    else:
+        _expires_header(response, upload_id)
     if found.result == "quarantined":   # the station must stop retrying it, and show the operator why
         response.headers["Jemput-Upload-Reason"] = _header_safe(quarantine_reason(_ctx(), upload_id))
         rejection = upload_rejection(_ctx(), found)
@@ -285,6 +301,7 @@ def patch(upload_id: str) -> Response:
             return response
     response = Response(status=204)
     response.headers["Upload-Offset"] = str(new_offset)
+    _expires_header(response, upload_id)
     return response
 
 

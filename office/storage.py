@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -17,9 +18,12 @@ from sqlalchemy import Engine
 from office import db
 from office.config import OfficeConfig
 from office.keys import OfficeKeys
+from office.private_files import create_private_file
 from station.durable import fsync_dir
 from station.receipts import sign_receipt, sign_rejection
 
+EXPIRY_CHECK_S = 600.0
+"""How often (at most) a running office looks for expired uploads."""
 NOT_THE_DECLARED_BYTES = "sha256 of the uploaded bytes differs"
 """Start of the quarantine reason for bytes that are not what the station declared (see ``upload_rejection``)."""
 
@@ -32,6 +36,8 @@ class ReceiverContext:
     store_lock: threading.Lock = field(default_factory=threading.Lock)
     _guard: threading.Lock = field(default_factory=threading.Lock)
     _upload_locks: dict[str, threading.Lock] = field(default_factory=dict)
+    last_expiry_run: float = 0.0
+    """``time.monotonic()`` of the last ``expire_uploads``."""
 
     def upload_lock(self, upload_id: str) -> threading.Lock:
         """One PATCH at a time per upload: two writers at one offset would interleave bytes."""
@@ -47,7 +53,9 @@ class ReceiverContext:
 
 
 def recover_staging(ctx: ReceiverContext) -> None:
-    """At start: drop staging files no open upload owns; close uploads whose staging file is gone."""
+    """At start: drop staging files no open upload owns; close uploads whose staging file is gone; expire the
+    uploads nobody touched for ``upload_expiry_hours`` (e.g. a station killed between creating an upload and
+    saving its URL, which leaves an empty ``.part`` and an open row that would otherwise stay forever)."""
     open_ids = db.all_open_upload_ids(ctx.engine)
     for path in ctx.config.staging_dir.iterdir():
         if path.name.removesuffix(".part") not in open_ids:
@@ -55,12 +63,50 @@ def recover_staging(ctx: ReceiverContext) -> None:
     for upload_id in open_ids:
         if not ctx.staging_path(upload_id).exists():
             db.finish_upload(ctx.engine, upload_id, "lost")
+    expire_uploads(ctx)
+
+
+def upload_expires_at(ctx: ReceiverContext, upload_id: str) -> datetime | None:
+    """When an open upload expires (tus ``Upload-Expires``): its last write (the staging file's mtime) plus the
+    expiry. The file's mtime is the activity clock, so no PATCH costs an extra database write."""
+    try:
+        mtime = ctx.staging_path(upload_id).stat().st_mtime
+    except FileNotFoundError:
+        return None
+    return datetime.fromtimestamp(mtime, UTC) + timedelta(hours=ctx.config.office.upload_expiry_hours)
+
+
+def expire_uploads(ctx: ReceiverContext, now: datetime | None = None) -> list[str]:
+    """Close every open upload past its ``Upload-Expires`` and delete its staging bytes; returns their ids."""
+    now = now or datetime.now(UTC)
+    ctx.last_expiry_run = time.monotonic()
+    expired = []
+    for upload_id in db.all_open_upload_ids(ctx.engine):
+        expires = upload_expires_at(ctx, upload_id)
+        if expires is not None and expires <= now:
+            with ctx.upload_lock(upload_id):
+                ctx.staging_path(upload_id).unlink(missing_ok=True)
+                db.finish_upload(ctx.engine, upload_id, "expired")
+            ctx.forget_lock(upload_id)
+            expired.append(upload_id)
+    if expired:
+        fsync_dir(ctx.config.staging_dir)
+    return expired
+
+
+def expire_uploads_now_and_then(ctx: ReceiverContext) -> None:
+    """Called on every create: expires uploads at most every ``EXPIRY_CHECK_S`` (a long-running office too)."""
+    if time.monotonic() - ctx.last_expiry_run >= EXPIRY_CHECK_S:
+        expire_uploads(ctx)
 
 
 def create_staging(ctx: ReceiverContext, upload_id: str) -> None:
     """An empty staging file, durable before the upload row that points at it is written."""
-    with open(ctx.staging_path(upload_id), "xb") as handle:
-        os.fsync(handle.fileno())
+    fd = create_private_file(ctx.staging_path(upload_id))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
     fsync_dir(ctx.config.staging_dir)
 
 

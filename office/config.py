@@ -35,7 +35,7 @@ class OfficeSection:
     """HTTP worker threads (each long-lived stream, e.g. the dashboard's live updates, holds one)."""
     upload_expiry_hours: int = 24
     """An unfinished upload not touched for this long expires (tus ``Upload-Expires``): its staging bytes are
-    deleted, at start and hourly."""
+    deleted, at start and every 10 minutes."""
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,9 @@ class UiSection:
     """Default UI language: ``id`` (Bahasa Indonesia) or ``en``."""
     idle_logout_s: int = 300
     """Operators are logged out after this much inactivity."""
+    allowed_hosts: str = ""
+    """Extra host names the kiosk answers besides loopback and ``host`` (comma-separated, e.g. an operator
+    tablet's ``kiosk.local``); any other ``Host`` header is refused (DNS rebinding)."""
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,10 @@ class OfficeSection:
     max_upload_mb: int = 64
     """Largest packet accepted (Upload-Length); bigger uploads get 413."""
     threads: int = 8
-    """Waitress worker threads."""
+    """HTTP worker threads (each long-lived stream, e.g. the dashboard's live updates, holds one)."""
+    upload_expiry_hours: int = 24
+    """An unfinished upload not touched for this long expires (tus ``Upload-Expires``): its staging bytes are
+    deleted, at start and every 10 minutes."""
     location_lat: float | None = None
     """Latitude (WGS 84) of the office: the planner's distances start here, e.g. ``0.8363`` (Putussibau)."""
     location_lng: float | None = None
@@ -158,20 +161,26 @@ def office_config_from_dict(raw: dict[str, Any], source: Path | None = None) -> 
 
 
 def _check_values(config: OfficeConfig, where: str) -> None:
+    """Every key's value, at load: one ``ConfigError`` naming the key and the file, exit 2 from the CLI."""
     def fail(key: str, why: str) -> None:
         raise ConfigError(f"{where}: key '{key}' {why}")
 
-    if not re.fullmatch(r"\d{4}", config.office.district):
+    o, m = config.office, config.mqtt
+    if not re.fullmatch(r"\d{4}", o.district):
         fail("office.district", "must be the 4-digit kode kabupaten/kota, e.g. '6106'")
     if not 1 <= config.provisioning.client_cert_days <= 3650:
         fail("provisioning.client_cert_days", "must be 1-3650")
-    for key, port in (("office.port", config.office.port), ("mqtt.port", config.mqtt.port),
+    if not str(o.data_dir).strip():
+        fail("office.data_dir", "must be a directory path")
+    if not o.host.strip():
+        fail("office.host", "must be an address to bind, e.g. '127.0.0.1'")
+    for key, port in (("office.port", o.port), ("mqtt.port", m.port),
                       ("provisioning.mqtt_port", config.provisioning.mqtt_port)):
         if not 0 <= port < 65536:
             fail(key, "must be a TCP port (1-65535; 0 = any free port)")
-    if not 1 <= config.office.max_upload_mb <= 1024:
+    if not 1 <= o.max_upload_mb <= 1024:
         fail("office.max_upload_mb", "must be 1-1024")
-    if not 1 <= config.office.threads <= 256:
+    if not 1 <= o.threads <= 256:
         fail("office.threads", "must be 1-256")
     lat, lng = config.office.location_lat, config.office.location_lng
     if (lat is None) != (lng is None):
@@ -182,8 +191,20 @@ def _check_values(config: OfficeConfig, where: str) -> None:
     if lng is not None and not -180 <= lng <= 180:
         fail("office.location_lng", "must be a longitude between -180 and 180")
     _check_dashboard(config, fail)
-    if config.office.database_url and "://" not in config.office.database_url:
+    if not 1 <= o.upload_expiry_hours <= 24 * 90:
+        fail("office.upload_expiry_hours", "must be 1-2160")
+    if o.database_url and "://" not in o.database_url:
         fail("office.database_url", "must be an SQLAlchemy URL such as 'postgresql+psycopg://user@host/db'")
+    if not 5 <= m.keepalive <= 65535:
+        fail("mqtt.keepalive", "must be 5-65535 seconds")
+    if m.host and m.tls:
+        for key, value in (("mqtt.cert", m.cert), ("mqtt.key", m.key)):
+            if value is None:
+                fail(key, "is required with tls = true (the office's client certificate and its key)")
+    if m.tls:
+        for key, value in (("mqtt.ca", m.ca), ("mqtt.cert", m.cert), ("mqtt.key", m.key)):
+            if value is not None and not _readable(value):
+                fail(key, f"names {value}, which is not a readable file")
 
 
 def _check_dashboard(config: OfficeConfig, fail: Any) -> None:
@@ -211,3 +232,11 @@ def _check_dashboard(config: OfficeConfig, fail: Any) -> None:
             fail(f"alerts.{key}", "must be at least 1")
     if not 1 <= a.check_interval_s <= 300:
         fail("alerts.check_interval_s", "must be 1-300")
+
+
+def _readable(path: Path) -> bool:
+    try:
+        with open(path, "rb"):
+            return True
+    except OSError:
+        return False

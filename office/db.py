@@ -73,7 +73,9 @@ def open_db(url: str) -> sa.Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            from office.private_files import private_sqlite_file
+
+            private_sqlite_file(Path(parsed.database))     # 0600 before SQLite creates it (and its WAL/SHM)
         engine = sa.create_engine(url, connect_args={"timeout": 15, "check_same_thread": False})
         sa.event.listen(engine, "connect", _sqlite_pragmas)
     else:

@@ -14,6 +14,7 @@ import binascii
 import os
 import re
 import uuid
+from email.utils import format_datetime
 from pathlib import Path
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request, url_for
@@ -23,20 +24,26 @@ from werkzeug.exceptions import HTTPException
 from office import db
 from office.config import OfficeConfig
 from office.keys import OfficeKeys
+from office.private_files import private_dir, tighten_tree
 from office.stations import StationRecord, station_for_token
 from office.storage import (
+    NOT_THE_DECLARED_BYTES,
     ReceiverContext,
     create_staging,
+    expire_uploads_now_and_then,
     quarantine_reason,
     quarantine_upload,
     recover_staging,
+    refusal,
     store_packet,
     terminate_upload,
+    upload_expires_at,
+    upload_rejection,
 )
 from station.packets import PacketError, canonical_json, packet_sha256, verify_packet
 
 TUS_VERSION = "1.0.0"
-TUS_EXTENSIONS = "creation,termination"
+TUS_EXTENSIONS = "creation,termination,expiration"
 OFFSET_CONTENT_TYPE = "application/offset+octet-stream"
 MAX_OPEN_UPLOADS_PER_STATION = 16
 MAX_METADATA_CHARS = 4096
@@ -57,8 +64,10 @@ class TusError(Exception):
 
 
 def init_receiver(app: Flask, config: OfficeConfig, engine: Engine, office_keys: OfficeKeys) -> ReceiverContext:
+    private_dir(config.office.data_dir)
     for directory in (config.packets_dir, config.staging_dir, config.quarantine_dir):
-        directory.mkdir(parents=True, exist_ok=True)
+        private_dir(directory)
+        tighten_tree(directory)
     ctx = ReceiverContext(config=config, engine=engine, keys=office_keys)
     recover_staging(ctx)
     app.extensions["jemput_receiver"] = ctx
@@ -142,7 +151,7 @@ def parse_metadata(header: str) -> dict[str, str]:
 
 def _owned_upload(upload_id: str, station: StationRecord) -> db.Upload:
     upload = db.get_upload(_ctx().engine, upload_id) if _UPLOAD_ID_RE.fullmatch(upload_id) else None
-    if upload is None or upload.result in ("terminated", "lost"):
+    if upload is None or upload.result in ("terminated", "lost", "expired"):
         raise TusError(404, "not_found", "no such upload")
     if upload.station_id != station.id:
         raise TusError(403, "forbidden", "this upload belongs to another station")
@@ -150,7 +159,7 @@ def _owned_upload(upload_id: str, station: StationRecord) -> db.Upload:
 
 
 def _receipt_headers(packet: db.StoredPacket) -> dict[str, str]:
-    return {"Jemput-Receipt": base64.b64encode(canonical_json(packet.receipt)).decode("ascii"),
+    return {"Jemput-Receipt": _b64_json(packet.receipt),
             "Jemput-Receipt-Url": url_for("receiver.receipt", packet_id=packet.packet_id)}
 
 
@@ -172,8 +181,6 @@ def create() -> Response:
     if "Upload-Defer-Length" in request.headers:
         raise TusError(400, "bad_request", "Upload-Defer-Length is not supported; send Upload-Length")
     length = _int_header("Upload-Length")
-    if length > ctx.config.max_upload_bytes:
-        raise TusError(413, "too_large", f"Upload-Length {length} exceeds {ctx.config.max_upload_bytes} bytes")
     if length == 0:
         raise TusError(400, "bad_request", "Upload-Length must be at least 1")
     meta = parse_metadata(request.headers.get("Upload-Metadata", ""))
@@ -184,12 +191,20 @@ def create() -> Response:
             raise TusError(400, "bad_metadata", f"Upload-Metadata '{key}' is malformed")
     if meta["station"] != station.id:
         raise TusError(403, "forbidden", f"metadata station '{meta['station']}' is not the token's station")
+    if length > ctx.config.max_upload_bytes:   # final for this packet: signed, so the station sets it aside
+        reason = f"Upload-Length {length} exceeds {ctx.config.max_upload_bytes} bytes"
+        return _rejected(413, reason, refusal(ctx, packet_id=meta["packet_id"], sha256=meta["sha256"],
+                                              reason=reason))
     stored = db.get_packet(ctx.engine, meta["packet_id"])
     if stored is not None:
-        _check_same_packet(stored, station.id, meta["sha256"])
+        conflict = _same_packet_conflict(stored, station.id, meta["sha256"])
+        if conflict:
+            return _rejected(409, conflict, refusal(ctx, packet_id=meta["packet_id"], sha256=meta["sha256"],
+                                                    reason=conflict))
         response = jsonify(stored.receipt)
         response.headers.update(_receipt_headers(stored))
         return response  # 200: already received, nothing to upload
+    expire_uploads_now_and_then(ctx)
     _prune_open_uploads(ctx, station.id)
     upload_id = uuid.uuid4().hex
     create_staging(ctx, upload_id)
@@ -197,14 +212,22 @@ def create() -> Response:
                      length_bytes=length, meta=meta)
     response = Response(status=201)
     response.headers["Location"] = url_for("receiver.upload", upload_id=upload_id, _external=True)
+    _expires_header(response, upload_id)
     return response
 
 
-def _check_same_packet(stored: db.StoredPacket, station_id: str, sha256: str) -> None:
+def _expires_header(response: Response, upload_id: str) -> None:
+    expires = upload_expires_at(_ctx(), upload_id)
+    if expires is not None:
+        response.headers["Upload-Expires"] = format_datetime(expires, usegmt=True)
+
+
+def _same_packet_conflict(stored: db.StoredPacket, station_id: str, sha256: str) -> str | None:
     if stored.station_id != station_id:
-        raise TusError(409, "conflict", "this packet id is already stored for another station")
+        return "this packet id is already stored for another station"
     if stored.sha256 != sha256:
-        raise TusError(409, "conflict", "this packet id is already stored with different content")
+        return "this packet id is already stored with different content"
+    return None
 
 
 def _prune_open_uploads(ctx: ReceiverContext, station_id: str) -> None:
@@ -223,9 +246,18 @@ def upload(upload_id: str) -> Response:
                              "Cache-Control": "no-store"})
     if found.result:
         response.headers["Jemput-Upload-Result"] = found.result
+    else:
+        _expires_header(response, upload_id)
     if found.result == "quarantined":   # the station must stop retrying it, and show the operator why
         response.headers["Jemput-Upload-Reason"] = _header_safe(quarantine_reason(_ctx(), upload_id))
+        rejection = upload_rejection(_ctx(), found)
+        if rejection is not None:
+            response.headers["Jemput-Rejection"] = _b64_json(rejection)
     return response
+
+
+def _b64_json(obj: dict) -> str:
+    return base64.b64encode(canonical_json(obj)).decode("ascii")
 
 
 def _header_safe(text: str) -> str:
@@ -269,6 +301,7 @@ def patch(upload_id: str) -> Response:
             return response
     response = Response(status=204)
     response.headers["Upload-Offset"] = str(new_offset)
+    _expires_header(response, upload_id)
     return response
 
 
@@ -300,7 +333,7 @@ def _complete(ctx: ReceiverContext, station: StationRecord, found: db.Upload) ->
     with ctx.store_lock:
         try:
             if sha256 != found.metadata["sha256"]:
-                raise PacketError("sha256 of the uploaded bytes differs from Upload-Metadata")
+                raise PacketError(f"{NOT_THE_DECLARED_BYTES} from Upload-Metadata")
             envelope = verify_packet(data, station.verify_key)
             if envelope.station != station.id:
                 raise PacketError(f"envelope station '{envelope.station}' is not the uploading station")
@@ -325,8 +358,17 @@ def _complete(ctx: ReceiverContext, station: StationRecord, found: db.Upload) ->
 def _quarantine(ctx: ReceiverContext, found: db.Upload, reason: str, status: int) -> Response:
     quarantine_upload(ctx, found, reason)
     current_app.logger.warning("quarantined upload %s from %s: %s", found.upload_id, found.station_id, reason)
-    response = jsonify(error="packet_rejected", reason=reason)
+    return _rejected(status, reason, upload_rejection(ctx, found))
+
+
+def _rejected(status: int, reason: str, rejection: dict | None) -> Response:
+    """The office's refusal: with a signed rejection it is final for the station (DESIGN §6); without one (bytes
+    damaged on the way) the station uploads again."""
+    response = jsonify(error="packet_rejected" if rejection else "upload_failed", reason=reason,
+                       rejection=rejection)
     response.status_code = status
+    if rejection is not None:
+        response.headers["Jemput-Rejection"] = _b64_json(rejection)
     return response
 
 

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -17,8 +19,14 @@ from sqlalchemy import Engine
 from office import db
 from office.config import OfficeConfig
 from office.keys import OfficeKeys
+from office.private_files import create_private_file
 from station.durable import fsync_dir
-from station.receipts import sign_receipt
+from station.receipts import sign_receipt, sign_rejection
+
+EXPIRY_CHECK_S = 600.0
+"""How often (at most) a running office looks for expired uploads."""
+NOT_THE_DECLARED_BYTES = "sha256 of the uploaded bytes differs"
+"""Start of the quarantine reason for bytes that are not what the station declared (see ``upload_rejection``)."""
 
 
 @dataclass
@@ -31,6 +39,8 @@ class ReceiverContext:
     _upload_locks: dict[str, threading.Lock] = field(default_factory=dict)
     on_stored: list[Callable[[db.StoredPacket], None]] = field(default_factory=list)
     """Called after a packet is stored and receipted (the dashboard's records index wakes on it)."""
+    last_expiry_run: float = 0.0
+    """``time.monotonic()`` of the last ``expire_uploads``."""
 
     def upload_lock(self, upload_id: str) -> threading.Lock:
         """One PATCH at a time per upload: two writers at one offset would interleave bytes."""
@@ -46,7 +56,9 @@ class ReceiverContext:
 
 
 def recover_staging(ctx: ReceiverContext) -> None:
-    """At start: drop staging files no open upload owns; close uploads whose staging file is gone."""
+    """At start: drop staging files no open upload owns; close uploads whose staging file is gone; expire the
+    uploads nobody touched for ``upload_expiry_hours`` (e.g. a station killed between creating an upload and
+    saving its URL, which leaves an empty ``.part`` and an open row that would otherwise stay forever)."""
     open_ids = db.all_open_upload_ids(ctx.engine)
     for path in ctx.config.staging_dir.iterdir():
         if path.name.removesuffix(".part") not in open_ids:
@@ -54,12 +66,50 @@ def recover_staging(ctx: ReceiverContext) -> None:
     for upload_id in open_ids:
         if not ctx.staging_path(upload_id).exists():
             db.finish_upload(ctx.engine, upload_id, "lost")
+    expire_uploads(ctx)
+
+
+def upload_expires_at(ctx: ReceiverContext, upload_id: str) -> datetime | None:
+    """When an open upload expires (tus ``Upload-Expires``): its last write (the staging file's mtime) plus the
+    expiry. The file's mtime is the activity clock, so no PATCH costs an extra database write."""
+    try:
+        mtime = ctx.staging_path(upload_id).stat().st_mtime
+    except FileNotFoundError:
+        return None
+    return datetime.fromtimestamp(mtime, UTC) + timedelta(hours=ctx.config.office.upload_expiry_hours)
+
+
+def expire_uploads(ctx: ReceiverContext, now: datetime | None = None) -> list[str]:
+    """Close every open upload past its ``Upload-Expires`` and delete its staging bytes; returns their ids."""
+    now = now or datetime.now(UTC)
+    ctx.last_expiry_run = time.monotonic()
+    expired = []
+    for upload_id in db.all_open_upload_ids(ctx.engine):
+        expires = upload_expires_at(ctx, upload_id)
+        if expires is not None and expires <= now:
+            with ctx.upload_lock(upload_id):
+                ctx.staging_path(upload_id).unlink(missing_ok=True)
+                db.finish_upload(ctx.engine, upload_id, "expired")
+            ctx.forget_lock(upload_id)
+            expired.append(upload_id)
+    if expired:
+        fsync_dir(ctx.config.staging_dir)
+    return expired
+
+
+def expire_uploads_now_and_then(ctx: ReceiverContext) -> None:
+    """Called on every create: expires uploads at most every ``EXPIRY_CHECK_S`` (a long-running office too)."""
+    if time.monotonic() - ctx.last_expiry_run >= EXPIRY_CHECK_S:
+        expire_uploads(ctx)
 
 
 def create_staging(ctx: ReceiverContext, upload_id: str) -> None:
     """An empty staging file, durable before the upload row that points at it is written."""
-    with open(ctx.staging_path(upload_id), "xb") as handle:
-        os.fsync(handle.fileno())
+    fd = create_private_file(ctx.staging_path(upload_id))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
     fsync_dir(ctx.config.staging_dir)
 
 
@@ -98,7 +148,34 @@ def quarantine_upload(ctx: ReceiverContext, found: db.Upload, reason: str) -> Pa
 
 
 def quarantine_reason(ctx: ReceiverContext, upload_id: str) -> str:
+    found = _quarantine_row(ctx, upload_id)
+    return found[0] if found else "quarantined"
+
+
+def _quarantine_row(ctx: ReceiverContext, upload_id: str) -> tuple[str, datetime] | None:
     with ctx.engine.connect() as conn:
-        reason = conn.execute(sa.select(db.quarantine.c.reason).where(db.quarantine.c.upload_id == upload_id)
-                              .order_by(db.quarantine.c.id.desc()).limit(1)).scalar()
-    return reason or "quarantined"
+        row = conn.execute(sa.select(db.quarantine.c.reason, db.quarantine.c.at)
+                           .where(db.quarantine.c.upload_id == upload_id)
+                           .order_by(db.quarantine.c.id.desc()).limit(1)).first()
+    return (row[0], db.as_utc(row[1])) if row else None
+
+
+def upload_rejection(ctx: ReceiverContext, found: db.Upload) -> dict | None:
+    """The signed rejection of a quarantined upload (DESIGN §6), or None when it is not a final refusal.
+
+    Signed again on every ask from the stored reason and time: Ed25519 signatures are deterministic, so the
+    station sees the same bytes whether it read the PATCH answer or a later ``HEAD``. An upload whose bytes did not
+    hash to the station's declared SHA-256 is not the station's packet (damaged on the way): it is quarantined but
+    never refused in the packet's name, so the station uploads it again.
+    """
+    row = _quarantine_row(ctx, found.upload_id)
+    if row is None or row[0].startswith(NOT_THE_DECLARED_BYTES):
+        return None
+    return sign_rejection(packet_id=found.packet_id, sha256=found.metadata["sha256"], reason=row[0],
+                          rejected_at=row[1], office_key=ctx.keys.signing_key)
+
+
+def refusal(ctx: ReceiverContext, *, packet_id: str, sha256: str, reason: str) -> dict:
+    """A signed rejection for a refusal that needs no upload (create: id stored with other bytes, too large)."""
+    return sign_rejection(packet_id=packet_id, sha256=sha256, reason=reason, rejected_at=db.utc_now(),
+                          office_key=ctx.keys.signing_key)

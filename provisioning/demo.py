@@ -100,7 +100,7 @@ class Broker:
             if (cred_dir / user).exists():
                 known[user] = (cred_dir / user).read_text(encoding="utf-8").strip()
         passwords = generate_config(self.dir, port=self.port, bind="127.0.0.1", users=[STATION_ID],
-                                    passwords=known, run_as_user=getpass.getuser())
+                                    passwords=known, run_as_user=getpass.getuser(), district=DISTRICT)
         log_file = open(self.dir / "mosquitto.log", "ab")  # noqa: SIM115 - closed with the process
         self.proc = subprocess.Popen([str(MOSQUITTO), "-c", str(self.dir / "mosquitto.conf")],
                                      stdout=log_file, stderr=log_file)

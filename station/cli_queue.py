@@ -1,4 +1,5 @@
-"""``jemput queue list``: every record in the outbox with its state, age, attempts and last error.
+"""``jemput queue list``: every record in the outbox with its state, age, attempts and last error; ``jemput queue
+requeue``: send a packet the office rejected again.
 
 A record that is not moving always shows why (its ``last_error``), never just "pending".
 """
@@ -11,6 +12,7 @@ from pathlib import Path
 import click
 
 from station import store
+from station.audit import append_audit
 from station.cli_station import _age, config_option
 from station.config import load_config
 from station.errors import JemputError
@@ -61,3 +63,33 @@ def _as_dict(item: OutboxItem, now) -> dict:
         "created_at": item.created_at.isoformat(),
         "acknowledged_at": item.acknowledged_at.isoformat() if item.acknowledged_at else None,
     }
+
+
+@queue_group.command("requeue")
+@config_option
+@click.argument("packet_id", required=False)
+@click.option("--all-rejected", is_flag=True, help="Every packet the office rejected.")
+def requeue_command(config_path: Path, packet_id: str | None, all_rejected: bool) -> None:
+    """Send a packet the office rejected again (after the office fixed what it refused, e.g. a station key)."""
+    if bool(packet_id) == all_rejected:
+        raise click.UsageError("give a PACKET_ID or --all-rejected (not both)")
+    config = load_config(config_path)
+    data_dir = config.station.data_dir
+    if not (data_dir / store.DB_NAME).exists():
+        raise JemputError(f"no station store in {data_dir}: run 'jemput station init --config ...' first")
+    conn = store.connect(data_dir)
+    try:
+        outbox = Outbox(conn, data_dir / "packets")
+        if all_rejected:
+            ids = outbox.requeue_all_rejected()
+        else:
+            outbox.requeue(packet_id or "")
+            ids = [packet_id or ""]
+        if ids:
+            append_audit(conn, "cli", "queue.requeue", {"packet_ids": ids})
+    finally:
+        conn.close()
+    if not ids:
+        click.echo("no rejected packets")
+    for requeued in ids:
+        click.echo(f"{requeued}: back in the queue")

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from station.errors import JemputError
 
-COMMAND_NAMES = ("sync-now", "report", "lock", "unlock", "message")
+COMMAND_NAMES = ("sync-now", "report", "lock", "unlock", "message", "requeue")
 MAX_LIFETIME_S = 600
 """A command may be valid for at most this long (expires - ts); limits what a captured command is worth."""
 CLOCK_SKEW_S = 300
@@ -41,6 +41,8 @@ class CommandName(StrEnum):
     LOCK = "lock"
     UNLOCK = "unlock"
     MESSAGE = "message"
+    REQUEUE = "requeue"
+    """Args ``{"packet_id": ID}`` or ``{"all_rejected": true}``: rejected packets back to pending (DESIGN §6)."""
 
 
 class CommandRejected(JemputError):

@@ -8,6 +8,8 @@ Every key is documented in docs/configuration.md.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 import re
 import tomllib
@@ -48,6 +50,9 @@ class UiSection:
     """Default UI language: ``id`` (Bahasa Indonesia) or ``en``."""
     idle_logout_s: int = 300
     """Operators are logged out after this much inactivity."""
+    allowed_hosts: str = ""
+    """Extra host names the kiosk answers besides loopback and ``host`` (comma-separated, e.g. an operator
+    tablet's ``kiosk.local``); any other ``Host`` header is refused (DNS rebinding)."""
 
 
 @dataclass(frozen=True)
@@ -240,34 +245,138 @@ def _describe(t: Any) -> str:
 
 
 def _check_values(config: Config, where: str) -> None:
+    """Every key's value, at load: a bad one is one ``ConfigError`` naming the key and the file, never a traceback
+    later (or, worse, a station that runs and fails at its first capture)."""
     def fail(key: str, why: str) -> None:
         raise ConfigError(f"{where}: key '{key}' {why}")
 
-    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", config.station.id):
+    def in_range(key: str, value: int, low: int, high: int | None = None) -> None:
+        if value < low or (high is not None and value > high):
+            fail(key, f"must be {low}-{high}" if high is not None else f"must be at least {low}")
+
+    s = config.station
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", s.id):
         fail("station.id", "must be lowercase letters, digits and '-' (e.g. 'kph-01')")
-    if not re.fullmatch(r"\d{4}", config.station.district):
+    if not re.fullmatch(r"\d{4}", s.district):
         fail("station.district", "must be the 4-digit kode kabupaten/kota, e.g. '6106'")
+    if not str(s.data_dir).strip():
+        fail("station.data_dir", "must be a directory path")
+    in_range("station.retention_days", s.retention_days, 0, 3650)
+    in_range("station.min_free_mb", s.min_free_mb, 0, 1_000_000)
+    if not config.ui.host.strip():
+        fail("ui.host", "must be an address to bind, e.g. '127.0.0.1'")
     if config.ui.language not in ("id", "en"):
         fail("ui.language", "must be 'id' or 'en'")
-    for key, port in (("ui.port", config.ui.port), ("mqtt.port", config.mqtt.port)):
+    in_range("ui.idle_logout_s", config.ui.idle_logout_s, 10, 86400)
+    for key, port in (("ui.port", config.ui.port), ("mqtt.port", config.mqtt.port),
+                      ("devices.battery.pisugar_port", config.devices.battery.pisugar_port)):
         if not 0 < port < 65536:
             fail(key, "must be a TCP port (1-65535)")
-    if config.devices.camera.backend not in ("opencv", "picamera2", "synthetic"):
-        fail("devices.camera.backend", "must be 'opencv', 'picamera2' or 'synthetic'")
-    if config.devices.battery.kind not in ("ina219", "max1704x", "pisugar", "none"):
-        fail("devices.battery.kind", "must be 'ina219', 'max1704x', 'pisugar' or 'none'")
+    _check_office(config, fail)
+    _check_mqtt(config, fail)
+    _check_devices(config, fail, in_range)
     p = config.power
     if not 0 <= p.shutdown_percent < p.stop_percent < p.warn_percent <= 100:
         fail("power", "needs 0 <= shutdown_percent < stop_percent < warn_percent <= 100")
     if not 0 <= p.shutdown_grace_s <= 600:
         fail("power.shutdown_grace_s", "must be 0-600 seconds")
-    if config.devices.fingerprint.model not in ("", "R307", "R503", "AS608", "ZFM-20"):
-        fail("devices.fingerprint.model", "must be 'R307', 'R503', 'AS608', 'ZFM-20' or empty (ask the part)")
-    if not 0 <= config.devices.fingerprint.quality_threshold <= 100:
-        fail("devices.fingerprint.quality_threshold", "must be 0-100")
-    if config.office.public_key and not config.office.public_key.startswith("age1"):
-        fail("office.public_key", "must be an age X25519 recipient starting with 'age1'")
-    if config.office.biometrics_key and not config.office.biometrics_key.startswith("age1"):
-        fail("office.biometrics_key", "must be an age X25519 recipient starting with 'age1'")
-    if config.office.biometrics_key and config.office.biometrics_key == config.office.public_key:
+
+
+def _check_office(config: Config, fail: Any) -> None:
+    o = config.office
+    if o.url and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", o.url):
+        fail("office.url", "must be http(s)://host[:port][/path], e.g. 'https://disdukcapil.example.go.id'")
+    _check_recipient("office.public_key", o.public_key, fail)
+    _check_recipient("office.biometrics_key", o.biometrics_key, fail)
+    if o.biometrics_key and o.biometrics_key == o.public_key:
         fail("office.biometrics_key", "must differ from office.public_key (two office identities, DESIGN §5)")
+    if o.verify_key:
+        try:
+            raw = base64.b64decode(o.verify_key, validate=True)
+            if len(raw) != 32:
+                raise ValueError
+        except (binascii.Error, ValueError):
+            fail("office.verify_key", "must be the office's Ed25519 public key: base64 of 32 bytes")
+    if o.token.startswith("@"):
+        path = Path(o.token[1:])
+        try:
+            text = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            fail("office.token", f"names {path}, which cannot be read: {exc.strerror}")
+        else:
+            if not text:
+                fail("office.token", f"names {path}, which is empty")
+    elif o.token != o.token.strip() or any(c.isspace() for c in o.token):
+        fail("office.token", "must not contain spaces (give '@/path/to/file' to read it from a file)")
+
+
+def _check_recipient(key: str, value: str, fail: Any) -> None:
+    """An office age recipient is checked at load: a bad one would only fail at the first capture's seal."""
+    if not value:
+        return
+    if not value.startswith("age1"):
+        fail(key, "must be an age X25519 recipient starting with 'age1'")
+    try:
+        from pyrage import x25519
+
+        x25519.Recipient.from_str(value)
+    except Exception:  # noqa: BLE001 - pyrage raises its own error types for every malformed recipient
+        fail(key, "is not a valid age X25519 recipient (copy it from 'jemput office init')")
+
+
+def _check_mqtt(config: Config, fail: Any) -> None:
+    m = config.mqtt
+    if not 5 <= m.keepalive <= 65535:
+        fail("mqtt.keepalive", "must be 5-65535 seconds")
+    if m.status_interval_s < 1:
+        fail("mqtt.status_interval_s", "must be at least 1 second")
+    if m.tls and m.host:
+        for key, value in (("mqtt.cert", m.cert), ("mqtt.key", m.key)):
+            if value is None:
+                fail(key, "is required with tls = true (the station's client certificate and its key)")
+    for key, value in (("mqtt.ca", m.ca), ("mqtt.cert", m.cert), ("mqtt.key", m.key)):
+        if value is not None and m.tls and not _readable(value):
+            fail(key, f"names {value}, which is not a readable file")
+
+
+def _check_devices(config: Config, fail: Any, in_range: Any) -> None:
+    d = config.devices
+    f = d.fingerprint
+    if f.baudrate not in R30X_BAUDRATES:
+        fail("devices.fingerprint.baudrate", "must be a multiple of 9600 from 9600 to 115200 (R30x)")
+    in_range("devices.fingerprint.address", f.address, 0, 0xFFFFFFFF)
+    in_range("devices.fingerprint.password", f.password, 0, 0xFFFFFFFF)
+    if f.model not in ("", "R307", "R503", "AS608", "ZFM-20"):
+        fail("devices.fingerprint.model", "must be 'R307', 'R503', 'AS608', 'ZFM-20' or empty (ask the part)")
+    in_range("devices.fingerprint.quality_threshold", f.quality_threshold, 0, 100)
+    in_range("devices.fingerprint.max_attempts", f.max_attempts, 1, 10)
+    for key, port in (("devices.fingerprint.port", f.port), ("devices.signature_pad.port", d.signature_pad.port)):
+        if not port.strip():
+            fail(key, "must be a serial port path or pyserial URL")
+    in_range("devices.signature_pad.baudrate", d.signature_pad.baudrate, 1200, 921600)
+    if d.camera.backend not in ("opencv", "picamera2", "synthetic"):
+        fail("devices.camera.backend", "must be 'opencv', 'picamera2' or 'synthetic'")
+    in_range("devices.camera.width", d.camera.width, 160, 8192)
+    in_range("devices.camera.height", d.camera.height, 120, 8192)
+    b = d.battery
+    if b.kind not in ("ina219", "max1704x", "pisugar", "none"):
+        fail("devices.battery.kind", "must be 'ina219', 'max1704x', 'pisugar' or 'none'")
+    in_range("devices.battery.bus", b.bus, 0, 255)
+    if b.address is not None:
+        in_range("devices.battery.address", b.address, 0x03, 0x77)
+    if b.power_loss_pin is not None:
+        in_range("devices.battery.power_loss_pin", b.power_loss_pin, 0, 27)
+    if b.kind == "pisugar" and not b.pisugar_host.strip():
+        fail("devices.battery.pisugar_host", "must be a host name or address")
+
+
+R30X_BAUDRATES = tuple(9600 * n for n in range(1, 13))
+"""What an R30x sensor can be set to (N x 9600, N = 1..12)."""
+
+
+def _readable(path: Path) -> bool:
+    try:
+        with open(path, "rb"):
+            return True
+    except OSError:
+        return False

@@ -43,7 +43,7 @@ class OutboxState(StrEnum):
 PENDING_STATES = (OutboxState.SEALED, OutboxState.UPLOADING)
 
 REJECTED_MARKER = "rejected by office: "
-"""``last_error`` prefix of a packet the office refused for good (quarantined, 422). The schema's state CHECK has no
+"""``last_error`` prefix of a packet the office refused in a signed rejection (DESIGN §6). The state CHECK has no
 'rejected', so such a row stays 'sealed' with this marker: out of ``pending()``, listed by ``rejected()``."""
 _NOT_REJECTED = f"(last_error IS NULL OR last_error NOT LIKE '{REJECTED_MARKER}%')"
 _PENDING_SQL = f"state IN ('sealed', 'uploading') AND {_NOT_REJECTED}"
@@ -236,6 +236,24 @@ class Outbox:
         work list, so it neither blocks later packets nor looks merely "stuck"."""
         self._update(packet_id, "state = 'sealed', attempts = attempts + 1, last_error = ?",
                      ((REJECTED_MARKER + reason)[:500],), only_pending=True)
+
+    def requeue(self, packet_id: str) -> None:
+        """Put a packet the office rejected back in the work list (an operator action or the office's
+        ``requeue`` command, DESIGN §6), as a fresh upload: the office's old upload of it was quarantined."""
+        with self._lock:
+            item = self._require(packet_id)
+            if not item.rejected:
+                raise OutboxError(f"packet {packet_id} is {item.state.value}, not rejected by the office")
+            self._update(packet_id, "state = 'sealed', upload_url = NULL, upload_offset = 0, last_error = NULL", (),
+                         only_pending=True)
+
+    def requeue_all_rejected(self) -> list[str]:
+        """``requeue`` every rejected packet; returns their ids, oldest first."""
+        with self._lock:
+            ids = [item.packet_id for item in self.rejected()]
+            for packet_id in ids:
+                self.requeue(packet_id)
+        return ids
 
     def acknowledge(self, packet_id: str, receipt: dict) -> None:
         """Mark acknowledged on a receipt the caller has verified; idempotent."""

@@ -246,6 +246,13 @@ def _verify(data: bytes, station_key: Ed25519PublicKey) -> tuple[Envelope, dict[
             raise PacketError(f"part {part.name}: size {len(body)} bytes, envelope says {part.size_bytes}")
         if hashlib.sha256(body).hexdigest() != part.sha256:
             raise PacketError(f"part {part.name}: sha256 mismatch")
+    # Entry order (envelope.json, envelope.sig, parts by name) and every header field (DOS time and date of
+    # `created` on each entry, versions, flags): the file must be exactly what the writer makes of these entries.
+    order = [ENVELOPE_NAME, SIGNATURE_NAME, *(p.name for p in envelope.parts)]
+    if list(entries) != order:
+        raise PacketError("ZIP entries are not in packet order (envelope.json, envelope.sig, parts by name)")
+    if write_zip(list(entries.items()), envelope.created) != bytes(data):
+        raise PacketError("ZIP header fields (DOS time/date of created, versions) are not the packet profile's")
     return envelope, entries
 
 
@@ -273,9 +280,25 @@ def _load_json(raw: bytes, what: str, limit: int) -> Any:
     if len(raw) > limit:
         raise PacketError(f"{what} is {len(raw)} bytes, over the {limit}-byte limit")
     try:
-        return json.loads(raw.decode("utf-8"))
+        return json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicate_keys)
+    except _DuplicateKey as exc:
+        raise PacketError(f"{what}: key {exc.args[0]!r} appears twice in one object") from None
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise PacketError(f"{what} is not valid UTF-8 JSON") from None
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Two readers must never see two different values: a JSON object with a repeated key is refused."""
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKey(key)
+        result[key] = value
+    return result
 
 
 def _parse_envelope(raw: bytes) -> Envelope:
@@ -299,6 +322,8 @@ def _parse_envelope(raw: bytes) -> Envelope:
     names = [p.name for p in infos]
     if len(set(names)) != len(names):
         raise PacketError(f"{ENVELOPE_NAME}: a part is listed twice")
+    if names != sorted(names):
+        raise PacketError(f"{ENVELOPE_NAME}: parts are not sorted by name")
     if MANIFEST_PART not in names:
         raise PacketError(f"{ENVELOPE_NAME}: part {MANIFEST_PART} is not listed")
     return Envelope(packet_id=doc["packet_id"], station=doc["station"], created=created, parts=infos)

@@ -28,6 +28,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from station import keys, sessions, store
+from station.audit import append_audit
 from station.config import Config
 from station.enrollment import EnrollmentService
 from station.errors import ConfigError
@@ -135,7 +136,8 @@ class Station:
             self.conn.close()
 
     def handle_command(self, name: str, args: dict[str, Any]) -> dict[str, Any]:
-        """Office commands relayed by telemetry (already signature-checked): sync-now, report, lock, unlock, message."""
+        """Office commands relayed by telemetry (already signature-checked): sync-now, report, lock, unlock, message,
+        requeue."""
         if name == "sync-now":
             if self.uploader is None:
                 return {"synced": False, "reason": "no uploader configured"}
@@ -152,7 +154,28 @@ class Station:
             return {"shown": True}
         if name == "report":
             return {"queue": self.snapshot()["queue"]}
+        if name == "requeue":
+            return self._requeue(args)
         raise ValueError(f"unknown command {name!r}")
+
+    def _requeue(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The office's ``requeue``: {"packet_id": ID} or {"all_rejected": true} back to pending, then a round."""
+        packet_id = args.get("packet_id")
+        if args.get("all_rejected") is True and packet_id is None:
+            with self.db_lock:
+                ids = self.outbox.requeue_all_rejected()
+        elif isinstance(packet_id, str) and "all_rejected" not in args:
+            with self.db_lock:
+                self.outbox.requeue(packet_id)     # OutboxError (not rejected, unknown) goes back as the reply
+            ids = [packet_id]
+        else:
+            raise ValueError('requeue needs {"packet_id": ID} or {"all_rejected": true}')
+        if ids:
+            with self.db_lock:
+                append_audit(self.conn, "office", "queue.requeue", {"packet_ids": ids})
+            if self.uploader is not None:
+                self.uploader.sync_now()
+        return {"requeued": ids}
 
     def _apply_lock(self, reason: str | None) -> None:
         self.locked = reason is not None

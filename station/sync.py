@@ -26,7 +26,7 @@ from station.chunking import ChunkPolicy, ChunkSizer
 from station.errors import IntegrityError, JemputError
 from station.events import EventBus, Subscription
 from station.outbox import Outbox, OutboxItem
-from station.receipts import ReceiptError, verify_receipt
+from station.receipts import ReceiptError, verify_receipt, verify_rejection
 from station.tus_client import LinkError, Response, Stopped, TusClient
 
 log = logging.getLogger(__name__)
@@ -56,8 +56,9 @@ class UploadFailed(JemputError):
 
 
 class PacketRejected(UploadFailed):
-    """The office refused this packet for good (quarantined: bad signature, unknown key, hash mismatch). Retrying
-    cannot help; the packet is set aside with the office's ``reason`` so later packets still go."""
+    """The office refused this packet for good, in a rejection signed with its key (quarantined: bad signature,
+    unknown key; or an id stored with other bytes). Retrying cannot help; the packet is set aside with the office's
+    ``reason`` so later packets still go, until an operator or the office's ``requeue`` puts it back."""
 
     def __init__(self, message: str, *, reason: str) -> None:
         super().__init__(message, rejected=True)
@@ -264,26 +265,28 @@ class Uploader:
         the office has bytes."""
         if item.upload_url:
             resp = self.client.head(item.upload_url)
-            if resp.status == 200 and resp.header("Jemput-Upload-Result") == "quarantined":
-                reason = resp.header("Jemput-Upload-Reason") or "quarantined"
-                raise PacketRejected(f"{item.packet_id}: quarantined by the office: {reason}", reason=reason)
-            if resp.status == 200 and (resp.header("Upload-Offset") or "").isdigit():
+            quarantined = resp.status == 200 and resp.header("Jemput-Upload-Result") == "quarantined"
+            if quarantined:
+                self._raise_if_rejected(resp, item, "HEAD")
+                log.info("office quarantined upload %s of %s without refusing the packet; uploading it again",
+                         item.upload_url, item.packet_id)
+            elif resp.status == 200 and (resp.header("Upload-Offset") or "").isdigit():
                 offset = int(resp.header("Upload-Offset") or 0)
                 self.outbox.mark_uploading(item.packet_id, upload_url=item.upload_url, offset=offset)
                 return item.upload_url, offset
-            if resp.status not in (404, 410):
+            elif resp.status not in (404, 410):
                 raise UploadFailed(f"HEAD {item.upload_url} answered {resp.status} without an Upload-Offset")
-            log.info("office forgot upload %s of %s; creating a new one", item.upload_url, item.packet_id)
+            else:
+                log.info("office forgot upload %s of %s; creating a new one", item.upload_url, item.packet_id)
         station = self._station_id or _station_of(item)
         resp = self.client.create(item.size_bytes, {"packet_id": item.packet_id, "station": station,
                                                      "sha256": item.sha256})
         if resp.status == 200 and self._acknowledge_if_received(resp, item, already=True):
             return None, 0
         location = resp.header("Location")
-        _raise_if_rejected(resp, item, "create")
+        self._raise_if_rejected(resp, item, "create")
         if resp.status != 201 or not location:
-            raise UploadFailed(f"create answered {resp.status} without a Location (not a tus office?)",
-                               rejected=resp.status in (400, 409, 413, 422))
+            raise UploadFailed(f"create answered {resp.status} without a Location (not a tus office?)")
         self.outbox.mark_uploading(item.packet_id, upload_url=location, offset=0)
         return location, 0
 
@@ -311,9 +314,8 @@ class Uploader:
                                                                       item, already=True)
             return int(new_offset), False    # the office has another offset (an earlier PATCH did land): follow it
         if resp.status != 204 or not (new_offset or "").isdigit():
-            _raise_if_rejected(resp, item, f"PATCH at {offset}")
-            raise UploadFailed(f"PATCH at {offset} answered {resp.status}: {resp.body[:200]!r}",
-                               rejected=resp.status in (409, 413, 422))
+            self._raise_if_rejected(resp, item, f"PATCH at {offset}")
+            raise UploadFailed(f"PATCH at {offset} answered {resp.status}: {resp.body[:200]!r}")
         offset = int(new_offset or 0)
         self.outbox.record_offset(item.packet_id, offset)
         self._sizer.after_chunk(size, elapsed)
@@ -327,6 +329,19 @@ class Uploader:
             return offset, self._acknowledge_if_received(self.client.get_receipt(item.packet_id), item,
                                                          already=False)
         return offset, False
+
+    def _raise_if_rejected(self, resp: Response, item: OutboxItem, what: str) -> None:
+        """Only a rejection signed by the office for this packet's bytes is final (DESIGN §6); a 422 from a captive
+        portal, a proxy or anything else on the path is a transient failure and the packet stays pending."""
+        rejection = _rejection_of(resp)
+        if rejection is None:
+            return
+        try:
+            reason = verify_rejection(rejection, office_key=self._key, packet_id=item.packet_id, sha256=item.sha256)
+        except ReceiptError as exc:
+            log.warning("ignoring an invalid rejection of %s: %s", item.packet_id, exc)
+            return
+        raise PacketRejected(f"{item.packet_id}: {what} answered {resp.status}: {reason}", reason=reason)
 
     def _acknowledge_if_received(self, source: Response | dict | None, item: OutboxItem, *, already: bool) -> bool:
         receipt = source.json() if isinstance(source, Response) and source.status == 200 else source
@@ -346,14 +361,13 @@ class Uploader:
             self._bus.publish(topic, **data)
 
 
-def _raise_if_rejected(resp: Response, item: OutboxItem, what: str) -> None:
-    """A 422, or the receiver's quarantine answer (``packet_rejected``, 422 or 409), is the office's final word."""
+def _rejection_of(resp: Response) -> Any:
+    """The signed rejection an answer carries (JSON body ``rejection`` or the ``Jemput-Rejection`` header)."""
     body = resp.json()
-    quarantined = isinstance(body, dict) and body.get("error") == "packet_rejected"
-    if resp.status == 422 or quarantined:
-        reason = str(body.get("reason") or body.get("error") or "") if isinstance(body, dict) else ""
-        reason = reason or f"HTTP {resp.status}"
-        raise PacketRejected(f"{item.packet_id}: {what} answered {resp.status}: {reason}", reason=reason)
+    if isinstance(body, dict) and isinstance(body.get("rejection"), dict):
+        return body["rejection"]
+    header = resp.header("Jemput-Rejection")
+    return _decode_header_receipt(header) if header else None
 
 
 def _decode_header_receipt(value: str) -> dict | None:

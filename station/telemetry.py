@@ -24,6 +24,8 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from station.commands import CommandName, CommandRejected, CommandVerifier
 from station.config import Config
@@ -35,6 +37,10 @@ log = logging.getLogger(__name__)
 BUS_PREFIXES = ("power.", "device.", "outbox.", "sync.", "enrollment.finished", "station.locked")
 DISK_LOW_MB = 500
 MQTT_PASSWORD_FILE = "mqtt-password"
+SESSION_EXPIRY_S = 3600
+"""The broker keeps our session (subscription + queued QoS 1 commands) this long after we drop: longer than any
+command lives (``station.commands.MAX_LIFETIME_S``), so a command sent while we are away arrives if we come back
+in time (DESIGN §7)."""
 _TICK_S = 0.25
 _MIN_CHECK_S = 0.5
 """Bus bursts (20 packets acknowledged in a row) are coalesced into one snapshot per this many seconds."""
@@ -47,6 +53,13 @@ class LinkState(StrEnum):
     CONNECTING = "connecting"
     ONLINE = "online"
     OFFLINE = "offline"
+
+
+def session_properties() -> Properties:
+    """MQTT 5 CONNECT properties for a persistent session (used with ``clean_start=False``)."""
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = SESSION_EXPIRY_S
+    return props
 
 
 def topic_prefix(district: str, station: str) -> str:
@@ -107,7 +120,8 @@ class Telemetry:
         if self._bus is not None:
             self._sub = self._bus.subscribe(*BUS_PREFIXES, maxsize=512)
         self.state = LinkState.CONNECTING
-        self._client.connect_async(self._mqtt.host, self._mqtt.port, keepalive=self._mqtt.keepalive)
+        self._client.connect_async(self._mqtt.host, self._mqtt.port, keepalive=self._mqtt.keepalive,
+                                   clean_start=False, properties=session_properties())
         self._client.loop_start()
         self._worker = threading.Thread(target=self._run, name="jemput-telemetry", daemon=True)
         self._worker.start()

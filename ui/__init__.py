@@ -57,6 +57,10 @@ def create_app(station: Any, *, testing: bool = False) -> Flask:
     app.extensions["jemput"] = KioskContext(station=station, capture=CaptureCoordinator(station))
     Babel(app, locale_selector=_select_locale)
     CSRFProtect(app)
+    from ui.defences import init_defences
+
+    init_defences(app, ui_host=config.ui.host, extra_hosts=config.ui.allowed_hosts,
+                  simulate=getattr(getattr(station, "devices", None), "simulator", None) is not None)
     _register(app)
 
     @app.after_request

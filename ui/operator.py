@@ -210,6 +210,36 @@ def sync_now() -> Any:
     return redirect(url_for("operator.queue"))
 
 
+@bp.post("/queue/requeue")
+@login_required
+def requeue() -> Any:
+    """Send packets the office rejected again: the operator confirms with their PIN (DESIGN §6)."""
+    from station.operators import verify_pin
+    from station.outbox import OutboxError
+
+    op = current_operator()
+    packet_id = request.form.get("packet_id", "")
+    with db() as conn:
+        confirmed = op is not None and verify_pin(conn, op.id, request.form.get("pin", ""))
+    if not confirmed:
+        flash(_("Wrong PIN: nothing was sent again."), "bad")
+        return redirect(url_for("operator.queue"))
+    outbox = kiosk().station.outbox
+    try:
+        with db():
+            ids = outbox.requeue_all_rejected() if packet_id == "all" else [packet_id]
+            if packet_id != "all":
+                outbox.requeue(packet_id)
+    except OutboxError:
+        abort(404)
+    audit("queue.requeue", {"packet_ids": ids})
+    uploader = _uploader()
+    if uploader is not None:
+        uploader.sync_now()
+    flash(_("%(n)d record(s) back in the queue.", n=len(ids)), "ok")
+    return redirect(url_for("operator.queue"))
+
+
 @bp.get("/report")
 @login_required
 def report() -> Any:

@@ -15,6 +15,7 @@ from waitress import wasyncore
 from waitress.server import create_server
 
 from ui import create_app
+from ui.defences import simulator_url
 
 log = logging.getLogger(__name__)
 THREADS = 24
@@ -80,4 +81,7 @@ def start_kiosk(station: Any) -> KioskServer:
             print(describe(demo), flush=True)
     server = KioskServer(station).start()
     print(f"Kiosk: {server.url}", flush=True)
+    sim_url = simulator_url(server.app, server.url)
+    if sim_url:
+        print(f"Simulator (no log-in needed with this link): {sim_url}", flush=True)
     return server

@@ -11,12 +11,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from office.mosquitto import OFFICE_USER
-
 # Test modules import link_broker / link_helpers / proxy from this folder (pytest runs with --import-mode=importlib).
 sys.path.insert(0, str(Path(__file__).parent))
 
-from link_broker import MOSQUITTO, STATIONS, Broker, Listener, free_port, wait_for  # noqa: E402
+from link_broker import MOSQUITTO, OBSERVERS, STATIONS, Broker, Listener, free_port, wait_for  # noqa: E402
 
 __all__ = ["MOSQUITTO", "STATIONS", "Broker", "Listener", "free_port", "wait_for"]   # bench/office_ingest.py
 
@@ -31,7 +29,7 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
 
 @pytest.fixture
 def office_listener(broker: Broker) -> Iterator[Listener]:
-    listener = Listener(broker.port, OFFICE_USER, broker.passwords[OFFICE_USER])
+    listener = Listener(broker.port, OBSERVERS[0], broker.passwords[OBSERVERS[0]])
     yield listener
     listener.close()
 

@@ -16,10 +16,13 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from office.mosquitto import TlsFiles, generate_config
+from office.mosquitto import OFFICE_USER, TlsFiles, generate_config
 
 MOSQUITTO = "/usr/sbin/mosquitto"
 STATIONS = ("kph-01", "kph-02")
+OBSERVERS = ("jemput-observer", "jemput-observer-2")
+"""Office-side MQTT users for test listeners: with ``use_username_as_clientid`` each user is one client id, so a
+listener must not share the ingest's user (it would take over the ingest's connection)."""
 
 
 def free_port() -> int:
@@ -43,13 +46,14 @@ def wait_for(predicate: Any, timeout_s: float, interval_s: float = 0.05, what: s
 class Broker:
     """A Mosquitto process we can kill and restart on the same port (retained messages persist in its dir)."""
 
-    def __init__(self, workdir: Path, tls: TlsFiles | None = None) -> None:
+    def __init__(self, workdir: Path, tls: TlsFiles | None = None, district: str | None = "6106") -> None:
         if not Path(MOSQUITTO).exists():
             pytest.fail(f"{MOSQUITTO} not found: install the Debian package 'mosquitto'")
         self.dir = workdir
         self.port = free_port()
         self.passwords = generate_config(workdir, port=self.port, users=STATIONS, tls=tls,
-                                         run_as_user=getpass.getuser(), persistence=True)
+                                         run_as_user=getpass.getuser(), persistence=True, district=district,
+                                         office_users=(OFFICE_USER, *OBSERVERS))
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = workdir / "mosquitto.log"
 

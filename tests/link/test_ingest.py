@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -43,6 +44,10 @@ def publish(client: mqtt.Client, topic: str, payload: bytes | str, retain: bool 
 
 @pytest.fixture
 def office(broker: Broker, tmp_path: Path):
+    yield from office_fixture(broker, tmp_path)
+
+
+def office_fixture(broker: Broker, tmp_path: Path):
     config = office_config_from_dict({
         "office": {"district": "6106", "data_dir": str(tmp_path / "office")},
         "mqtt": {"host": "127.0.0.1", "port": broker.port, "tls": False, "username": OFFICE_USER,
@@ -72,29 +77,29 @@ def test_ingest_stores_telemetry_and_survives_bad_messages(broker: Broker, offic
         assert state["state"] == "online" and state["status"]["queue"]["pending"] == 3
         tel.publish_event("device_fault", "error", {"device": "camera"})
         wait_for(lambda: rows(office.engine, tdb.station_events), 5, what="event stored")
-
-        raw = connect(broker, "kph-01")
-        good = snapshot()
-        other = {"schema": "jemput.status/1", "station": "kph-02", "district": "6106", "ts": "2030-01-01T00:00:00Z",
-                 "power": {}, "queue": {}, "devices": {}, "storage": {}}
-        bad = [("status", b"{not json"), ("status", json.dumps({"schema": "other/1"})), ("status", json.dumps(other)),
-               ("event", json.dumps({"type": "x"})), ("state", b"maybe"), ("event", b"x" * (64 * 1024 + 100))]
-        for kind, payload in bad:
-            publish(raw, PREFIX + kind, payload)
-        publish(raw, PREFIX + "event", json.dumps({"type": "disk_low", "severity": "warning",
-                                                   "ts": "2030-01-01T00:00:00Z", "detail": {"free_mb": 100}}))
-        wait_for(lambda: len(rows(office.engine, tdb.station_events)) == 2, 5, what="good event after bad ones")
-        assert office.stats["rejected"] == 6
-        assert office.stats["rejected:bad_json"] == 1 and office.stats["rejected:wrong_station"] == 1
-        assert office.stats["rejected:oversized"] == 1 and office.stats["rejected:bad_state"] == 1
-        assert office.stats["rejected:bad_schema"] == 2
-        assert latest_status(office.engine, "kph-02") is None            # a station only reports about itself
-        assert latest_status(office.engine, "kph-01")["status"]["queue"] == good["queue"]
-        raw.disconnect()
-        raw.loop_stop()
     finally:
         tel.stop()
     wait_for(lambda: latest_status(office.engine, "kph-01")["state"] == "offline", 5, what="offline stored")
+    # The station's own user, as a bare client (it is one client id: the station is away meanwhile)
+    raw = connect(broker, "kph-01")
+    good = snapshot()
+    other = {"schema": "jemput.status/1", "station": "kph-02", "district": "6106", "ts": "2030-01-01T00:00:00Z",
+             "power": {}, "queue": {}, "devices": {}, "storage": {}}
+    bad = [("status", b"{not json"), ("status", json.dumps({"schema": "other/1"})), ("status", json.dumps(other)),
+           ("event", json.dumps({"type": "x"})), ("state", b"maybe"), ("event", b"x" * (64 * 1024 + 100))]
+    for kind, payload in bad:
+        publish(raw, PREFIX + kind, payload)
+    publish(raw, PREFIX + "event", json.dumps({"type": "disk_low", "severity": "warning",
+                                               "ts": "2030-01-01T00:00:00Z", "detail": {"free_mb": 100}}))
+    wait_for(lambda: len(rows(office.engine, tdb.station_events)) == 2, 5, what="good event after bad ones")
+    assert office.stats["rejected"] == 6
+    assert office.stats["rejected:bad_json"] == 1 and office.stats["rejected:wrong_station"] == 1
+    assert office.stats["rejected:oversized"] == 1 and office.stats["rejected:bad_state"] == 1
+    assert office.stats["rejected:bad_schema"] == 2
+    assert latest_status(office.engine, "kph-02") is None            # a station only reports about itself
+    assert latest_status(office.engine, "kph-01")["status"]["queue"] == good["queue"]
+    raw.disconnect()
+    raw.loop_stop()
     states = [r.state for r in rows(office.engine, tdb.state_transitions)]
     assert states == ["online", "offline"]
 
@@ -192,9 +197,43 @@ def _status(station: str, district: str) -> str:
 EVENT = json.dumps({"type": "disk_low", "severity": "warning", "ts": "2030-01-01T00:00:00Z", "detail": {}})
 
 
-def test_ingest_rejects_messages_under_a_district_not_the_stations(broker: Broker, office: Ingest) -> None:
-    """The ACL lets kph-01 publish under jemput/v1/<any district>/kph-01/: the ingest must not believe it."""
+@pytest.fixture
+def unpinned_broker(tmp_path: Path):
+    """A broker whose ACL leaves the district open (a set-up from before the ACL was pinned)."""
+    b = Broker(tmp_path / "unpinned", district=None)
+    b.start()
+    yield b
+    b.stop()
+
+
+def test_a_cross_district_publish_is_refused_by_the_broker(broker: Broker) -> None:
+    """The generated ACL is pinned to the office's district: kph-01 cannot publish under another district."""
+    results: dict[str, Any] = {}
+    kph01 = connect(broker, "kph-01")
+    kph01.on_publish = lambda _c, _u, mid, reason, _p: results.__setitem__(mid, reason)
+    try:
+        denied = kph01.publish("jemput/v1/6107/kph-01/status", _status("kph-01", "6107"), qos=1)
+        allowed = kph01.publish(PREFIX + "status", _status("kph-01", "6106"), qos=1)
+        wait_for(lambda: denied.mid in results and allowed.mid in results, 5, what="both PUBACKs")
+    finally:
+        kph01.disconnect()
+        kph01.loop_stop()
+    assert not results[allowed.mid].is_failure          # 0, or 16 "no matching subscribers"
+    assert results[denied.mid].is_failure and results[denied.mid].getName() == "Not authorized"
+
+
+@pytest.fixture
+def unpinned_office(unpinned_broker: Broker, tmp_path: Path):
+    yield from office_fixture(unpinned_broker, tmp_path)
+
+
+def test_ingest_rejects_messages_under_a_district_not_the_stations(unpinned_broker: Broker,
+                                                                   unpinned_office: Ingest) -> None:
+    """Defence in depth: with an ACL that lets kph-01 publish under jemput/v1/<any district>/kph-01/ (an older
+    broker config), the ingest must still not believe it."""
     from office.stations import register_station
+
+    broker, office = unpinned_broker, unpinned_office
     from station.keys import generate_signing_key, public_key_b64
 
     register_station(office.engine, "kph-01", public_key_b64(generate_signing_key()), "6106")

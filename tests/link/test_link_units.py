@@ -101,22 +101,27 @@ def test_parse_message_rules() -> None:
 def test_mosquitto_config_command(tmp_path: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(mosquitto_config_command, ["--out", str(tmp_path / "mq"), "--station", "kph-01",
-                                                      "--port", "18883", "--bind", "127.0.0.1"])
+                                                      "--port", "18883", "--bind", "127.0.0.1",
+                                                      "--district", "6106"])
     assert result.exit_code == 0, result.output
     conf = (tmp_path / "mq" / "mosquitto.conf").read_text()
     assert "listener 18883 127.0.0.1" in conf and "allow_anonymous false" in conf and "password_file" in conf
     acl = (tmp_path / "mq" / "acl").read_text()
-    assert "pattern write jemput/v1/+/%u/status" in acl and "pattern read jemput/v1/+/%u/cmd/#" in acl
+    assert "pattern write jemput/v1/6106/%u/status" in acl and "pattern read jemput/v1/6106/%u/cmd/#" in acl
+    assert "/+/%u" not in acl and "topic read jemput/v1/6106/#" in acl       # pinned to the office's district
+    assert "use_username_as_clientid true" in conf
     users = [line.split(":")[0] for line in (tmp_path / "mq" / "passwd").read_text().splitlines()]
     assert users == ["jemput-office", "kph-01"]
     assert (tmp_path / "mq" / "passwd").stat().st_mode & 0o777 == 0o600
     assert (tmp_path / "mq" / "credentials" / "kph-01").stat().st_mode & 0o777 == 0o600
-    missing = runner.invoke(mosquitto_config_command, ["--out", str(tmp_path / "tls"), "--tls"])
+    no_district = runner.invoke(mosquitto_config_command, ["--out", str(tmp_path / "nd")])
+    assert no_district.exit_code == 2 and "--district" in no_district.output
+    missing = runner.invoke(mosquitto_config_command, ["--out", str(tmp_path / "tls"), "--tls", "--district", "6106"])
     assert missing.exit_code == 2 and "--cafile" in missing.output
     for name in ("ca.pem", "server.pem", "server.key"):
         (tmp_path / name).write_text("x")
-    tls = runner.invoke(mosquitto_config_command, ["--out", str(tmp_path / "tls"), "--tls", "--cafile",
-                        str(tmp_path / "ca.pem"), "--certfile", str(tmp_path / "server.pem"), "--keyfile",
+    tls = runner.invoke(mosquitto_config_command, ["--out", str(tmp_path / "tls"), "--tls", "--district", "6106",
+                        "--cafile", str(tmp_path / "ca.pem"), "--certfile", str(tmp_path / "server.pem"), "--keyfile",
                         str(tmp_path / "server.key")])
     assert tls.exit_code == 0, tls.output
     conf = (tmp_path / "tls" / "mosquitto.conf").read_text()

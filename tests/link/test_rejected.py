@@ -1,16 +1,23 @@
-"""A packet the office quarantines (422) is set aside for good with the office's reason; it never blocks the queue."""
+"""Only a rejection signed by the office sets a packet aside (with the office's reason, never blocking the queue);
+any other refusal is transient; an operator or the office puts a rejected packet back."""
 
 from __future__ import annotations
 
+import base64
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from link_office import Office, open_outbox, queue_packets, running_office
 
 from station import keys
 from station.cli import main
 from station.events import EventBus
 from station.outbox import OutboxState
+from station.receipts import sign_rejection, verify_rejection
 from station.sync import Uploader
 from station.tus_client import TusClient
 
@@ -94,3 +101,112 @@ def test_queue_list_shows_the_rejection_and_its_reason(office: Office, data_dir:
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith(bad))
     assert "rejected by office: " in row and "signature" in row
     assert row.split()[2] == "rejected"  # the state column says so, not "sealed"
+
+
+class PortalRefusing(BaseHTTPRequestHandler):
+    """A captive portal or proxy answering 422 with the receiver's own error word: it must count for nothing."""
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        body = json.dumps({"error": "packet_rejected", "reason": "login first"}).encode()
+        self.send_response(422)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    do_GET = do_POST = do_PATCH = do_HEAD = _answer
+
+    def log_message(self, *_a) -> None:
+        pass
+
+
+def test_a_portals_422_keeps_every_packet_pending(office: Office, data_dir: Path) -> None:
+    ids = queue_packets(office, data_dir, 3, photo_bytes=2000)
+    portal = ThreadingHTTPServer(("127.0.0.1", 0), PortalRefusing)
+    threading.Thread(target=portal.serve_forever, daemon=True).start()
+    try:
+        uploader = Uploader(open_outbox(data_dir), office_url=f"http://127.0.0.1:{portal.server_port}",
+                            token=office.token, timeout_s=3.0, office_verify_key=office.keys.verify_key_b64,
+                            station_id="kph-01")
+        for _ in range(3):
+            result = uploader.run_once()
+            assert result.rejected == [] and result.acknowledged == [] and result.failed
+    finally:
+        portal.shutdown()
+        portal.server_close()
+    outbox = open_outbox(data_dir)
+    assert [i.packet_id for i in outbox.pending()] == ids and outbox.rejected() == []
+    # then the real office is reachable again: everything goes
+    assert make_uploader(office, outbox).run_once().acknowledged == ids
+
+
+def test_a_rejection_signed_by_another_key_is_not_final(office: Office, data_dir: Path) -> None:
+    [packet_id] = queue_packets(office, data_dir, 1, photo_bytes=2000)
+    item = open_outbox(data_dir).get(packet_id)
+    forged = sign_rejection(packet_id=packet_id, sha256=item.sha256, reason="forged", rejected_at=item.created_at,
+                            office_key=Ed25519PrivateKey.generate())
+
+    class Forger(PortalRefusing):
+        def _answer(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length:
+                self.rfile.read(length)
+            body = json.dumps({"error": "packet_rejected", "reason": "forged", "rejection": forged}).encode()
+            self.send_response(422)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = do_PATCH = _answer
+
+    portal = ThreadingHTTPServer(("127.0.0.1", 0), Forger)
+    threading.Thread(target=portal.serve_forever, daemon=True).start()
+    try:
+        uploader = Uploader(open_outbox(data_dir), office_url=f"http://127.0.0.1:{portal.server_port}",
+                            token=office.token, timeout_s=3.0, office_verify_key=office.keys.verify_key_b64,
+                            station_id="kph-01")
+        assert uploader.run_once().rejected == []
+    finally:
+        portal.shutdown()
+        portal.server_close()
+    assert [i.packet_id for i in open_outbox(data_dir).pending()] == [packet_id]
+
+
+def test_the_office_signs_its_rejection(office: Office, data_dir: Path) -> None:
+    bad, _good = queue_bad_then_good(office, data_dir)
+    outbox = open_outbox(data_dir)
+    item = outbox.get(bad)
+    client = TusClient(office.server.url, office.token, timeout_s=3.0)
+    url = client.create(item.size_bytes, {"packet_id": bad, "station": "kph-01", "sha256": item.sha256}
+                        ).header("Location")
+    answer = client.patch(url, 0, memoryview(outbox.read_bytes(item)))
+    assert answer.status == 422
+    reason = verify_rejection(answer.json()["rejection"], office_key=office.keys.signing_key.public_key(),
+                              packet_id=bad, sha256=item.sha256)
+    assert "signature" in reason
+    head = client.head(url)                        # the same signed bytes when the answer was lost
+    assert json.loads(base64.b64decode(head.header("Jemput-Rejection"))) == answer.json()["rejection"]
+
+
+def test_requeue_from_the_cli_brings_a_rejected_packet_back(office: Office, data_dir: Path, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    bad, good = queue_bad_then_good(office, data_dir)
+    make_uploader(office, open_outbox(data_dir)).run_once()
+    config = tmp_path / "station.toml"
+    config.write_text(f'[station]\nid = "kph-01"\ndistrict = "6106"\ndata_dir = "{data_dir}"\n', encoding="utf-8")
+    assert main(["queue", "requeue", "--config", str(config)]) == 2          # neither an id nor --all-rejected
+    assert main(["queue", "requeue", good[0], "--config", str(config)]) == 1  # acknowledged: nothing to requeue
+    capsys.readouterr()
+    assert main(["queue", "requeue", bad, "--config", str(config)]) == 0
+    assert f"{bad}: back in the queue" in capsys.readouterr().out
+    outbox = open_outbox(data_dir)
+    item = outbox.get(bad)
+    assert [i.packet_id for i in outbox.pending()] == [bad] and not item.rejected and item.upload_url is None
+    again = make_uploader(office, outbox).run_once()            # sent again as a fresh upload (refused again here)
+    assert again.bytes_sent == item.size_bytes and [pid for pid, _r in again.rejected] == [bad]
+    assert main(["queue", "requeue", "--all-rejected", "--config", str(config)]) == 0
+    assert [i.packet_id for i in open_outbox(data_dir).pending()] == [bad]

@@ -141,3 +141,18 @@ def make_packet(office: Office):
         return packet_id, data
 
     return build
+
+
+@pytest.fixture
+def make_packet_for():
+    """``make_packet_for(office) -> (packet_id, bytes)``: a small valid packet from kph-01 for any running office."""
+
+    def build(office: Office) -> tuple[str, bytes]:
+        packet_id = packets.new_packet_id()
+        manifest = {"schema": packets.MANIFEST_SCHEMA, "packet_id": packet_id, "station": "kph-01", "files": {}}
+        sealed = {"manifest.json.age": packets.seal_part(json.dumps(manifest).encode(), office.keys.recipient)}
+        data = packets.build_packet(packet_id=packet_id, station_id="kph-01", created=datetime.now(UTC),
+                                    sealed_parts=sealed, signing_key=office.station_keys["kph-01"])
+        return packet_id, data
+
+    return build

@@ -30,7 +30,7 @@ def test_options_advertises_tus(office):
     reply = office.request("OPTIONS", "/api/v1/uploads", token=None, tus=False)
     assert reply.status == 204
     assert reply.headers["tus-resumable"] == "1.0.0" and reply.headers["tus-version"] == "1.0.0"
-    assert set(reply.headers["tus-extension"].split(",")) == {"creation", "termination"}
+    assert set(reply.headers["tus-extension"].split(",")) == {"creation", "termination", "expiration"}
     assert reply.headers["tus-max-size"] == str(2 * 1024 * 1024)
 
 

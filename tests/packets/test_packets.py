@@ -253,7 +253,7 @@ def test_envelope_fields_are_checked_even_when_signed(station_key):
         return rebuild([("envelope.json", raw), ("envelope.sig", base64.b64encode(station_key.sign(raw))),
                         ("manifest.json.age", b"m")])
     base = {"schema": "jemput.packet/1", "packet_id": packets.new_packet_id(), "station": "kph-01",
-            "created": "2026-11-29T08:00:00Z",
+            "created": "2026-11-29T00:00:00Z",   # the DOS time rebuild() writes
             "parts": [{"name": "manifest.json.age", "size_bytes": 1, "sha256": hashlib.sha256(b"m").hexdigest()}]}
     packets.verify_packet(signed(base), station_key.public_key())
     for edit, reason in [({"schema": "jemput.packet/2"}, "schema"), ({"created": "2026-11-29 08:00"}, "created"),

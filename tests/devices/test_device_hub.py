@@ -121,7 +121,7 @@ def test_simulator_mains_drives_the_power_policy(sim_hub):
 def test_simulator_rejects_unknown_device(sim_hub):
     hub, _ = sim_hub
     with pytest.raises(ValueError, match="unknown device"):
-        hub.simulator.unplug("printer")
+        hub.simulator.unplug("toaster")
 
 
 def test_real_mode_absent_devices_then_pad_and_pisugar_come_back(tmp_path):

@@ -16,6 +16,7 @@ from office.db import open_db
 from office.ingest import ingest_command
 from office.keys import init_office_keys
 from office.mosquitto import mosquitto_config_command
+from office.slips import verify_slip_command
 from station import keys
 
 CONFIG_OPTION = click.option("--config", "config_path", required=True, type=click.Path(path_type=Path),
@@ -114,3 +115,4 @@ def run_command(config_path: Path) -> None:
 
 office_group.add_command(ingest_command)
 office_group.add_command(mosquitto_config_command)
+office_group.add_command(verify_slip_command)

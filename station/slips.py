@@ -150,7 +150,8 @@ def slip_document(slip: Slip, *, printed_at: datetime | None = None) -> bytes:
     ]
     out = [p.init(), p.align(p.Align.CENTER), p.raster_image(_card_icon()), p.bold(True), p.char_size(1, 2),
            p.text_line("BUKTI PEREKAMAN"), p.char_size(1, 1), p.text_line("KTP ELEKTRONIK"), p.bold(False)]
-    out += [p.text_line(line) for line in textwrap.wrap("Disdukcapil " + slip.district_name, LINE_CHARS)]
+    out += [p.text_line("Disdukcapil")]
+    out += [p.text_line(line) for line in textwrap.wrap(slip.district_name, LINE_CHARS)]
     out += [p.text_line("-" * LINE_CHARS), p.align(p.Align.LEFT)]
     out += [p.text_line(row) for row in rows]
     out += [p.text_line("-" * LINE_CHARS), p.align(p.Align.CENTER), p.text_line("Kode rekam"), p.bold(True),

@@ -17,6 +17,7 @@ from office.db import open_db
 from office.ingest import ingest_command
 from office.keys import init_office_keys
 from office.mosquitto import mosquitto_config_command
+from office.slips import verify_slip_command
 from station import keys
 
 CONFIG_OPTION = click.option("--config", "config_path", required=True, type=click.Path(path_type=Path),
@@ -151,9 +152,14 @@ def _register_data_commands() -> None:
 
 
 _register_data_commands()
+
+
 @office_group.command("ca-init")
 @CONFIG_OPTION
 def ca_init_command(config_path: Path) -> None:
     """Create only the MQTT CA and broker certificate (an office whose keys predate the CA)."""
     for line in init_office_ca(load_office_config(config_path)):
         click.echo(line)
+
+
+office_group.add_command(verify_slip_command)

@@ -94,6 +94,10 @@ class FingerprintSection:
     """``R307``, ``R503``, ``AS608`` or ``ZFM-20``; empty = ask the part (costs a round trip per connection)."""
     quality_threshold: int = 40
     """Minimum 0-100 quality score accepted for a finger."""
+    fast_baudrate: int = 115200
+    """Once the sensor answers, the station switches it to this rate (the R30x family goes up to 115200, which
+    halves the 7 s image read of 57600); 0 keeps ``baudrate``. The part keeps the rate across power cycles and
+    the driver finds it at either rate."""
     max_attempts: int = 3
 
 
@@ -130,11 +134,21 @@ class BatterySection:
 
 
 @dataclass(frozen=True)
+class PrinterSection:
+    port: str = ""
+    """Serial port of the 58 mm ESC/POS slip printer (e.g. ``/dev/jemput-printer``); empty = no printer, and the
+    kiosk offers no slip."""
+    baudrate: int = 9600
+    """9600-115200, as set on the printer (its self-test page shows it)."""
+
+
+@dataclass(frozen=True)
 class DevicesSection:
     fingerprint: FingerprintSection = field(default_factory=FingerprintSection)
     signature_pad: SignaturePadSection = field(default_factory=SignaturePadSection)
     camera: CameraSection = field(default_factory=CameraSection)
     battery: BatterySection = field(default_factory=BatterySection)
+    printer: PrinterSection = field(default_factory=PrinterSection)
 
 
 @dataclass(frozen=True)
@@ -146,6 +160,9 @@ class PowerSection:
     """Below this (and not on mains), the station shuts down cleanly."""
     shutdown_grace_s: int = 30
     """How long a pending shutdown waits (mains coming back cancels it) before the station powers off."""
+    full_battery_minutes: int = 180
+    """How long a full battery runs the station; gives the minutes left in the first minute after mains is lost,
+    before the measured drain rate takes over."""
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ so they are valid), in two desa of one kecamatan of the station's district.
 
 from __future__ import annotations
 
+import functools
 import io
 import random
 from dataclasses import dataclass
@@ -36,9 +37,15 @@ class DemoInfo:
     sample_niks: tuple[str, ...]
 
 
+@functools.lru_cache(maxsize=8)
 def demo_villages(district: str) -> tuple[str, ...]:
-    """Two desa in kecamatan 01 of the district (``6106`` -> ``61.06.01.2001``, ``61.06.01.2002``)."""
-    return (f"{district[:2]}.{district[2:]}.01.2001", f"{district[:2]}.{district[2:]}.01.2002")
+    """The first two desa of kecamatan 01 in the shipped kode wilayah list (``6106`` -> Putussibau Kota and Hilir
+    Kantor), so the demo shows real names; ``.2001`` / ``.2002`` when the list knows no desa there."""
+    from station.wilayah_names import iter_shipped_rows
+
+    prefix = f"{district[:2]}.{district[2:]}.01."
+    found = [kode for kode, _ in iter_shipped_rows() if kode.startswith(prefix) and len(kode) == 13][:2]
+    return tuple(found) if len(found) == 2 else (prefix + "2001", prefix + "2002")
 
 
 def demo_roster_csv(district: str, per_village: int = 12, seed: int = 6106) -> str:

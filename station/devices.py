@@ -44,8 +44,8 @@ REASONS: dict[tuple[str, Health], tuple[str, str]] = {
     ("fingerprint", Health.ABSENT): ("Sensor sidik jari tidak terhubung", "Fingerprint sensor is not connected"),
     ("fingerprint", Health.FAULT): ("Sensor sidik jari tidak menjawab dengan benar",
                                     "Fingerprint sensor is not answering properly"),
-    ("signature_pad", Health.ABSENT): ("Alat tanda tangan tidak terhubung", "Signature pad is not connected"),
-    ("signature_pad", Health.FAULT): ("Alat tanda tangan bermasalah", "Signature pad is not working properly"),
+    ("signature_pad", Health.ABSENT): ("Papan tanda tangan tidak terhubung", "Signature pad is not connected"),
+    ("signature_pad", Health.FAULT): ("Papan tanda tangan bermasalah", "Signature pad is not working properly"),
     ("battery", Health.ABSENT): ("Pemantau baterai tidak terhubung", "Battery monitor is not connected"),
     ("battery", Health.FAULT): ("Pembacaan baterai gagal", "Battery reading failed"),
 }
@@ -138,7 +138,11 @@ class DeviceHub:
         self.simulator: Simulator | None = None
         self._fake_fp: Any = None
         self._fake_pad: FakeTopazPad | None = None
+        self.printer: Any = None
+        """``EscPosPrinter`` for the resident's slip, or None when none is configured."""
+        self._fake_printer: Any = None
         self._camera_probed = float("-inf")
+        self._fast_failed: tuple[str, int] | None = None
         self._own_link_dir = simulate and link_dir is None
         self.signature_pad = SignaturePadHandle(self)
         self._build()
@@ -157,11 +161,29 @@ class DeviceHub:
         self._open_pad(pad_port, devices.signature_pad.baudrate)
         self._build_camera()
         self._build_battery()
+        self._build_printer()
         if self.simulate:
             from station.simulator import Simulator  # imported here: it imports DeviceUnavailable from us
 
             self.simulator = Simulator(self, fingerprint=self._fake_fp, pad=self._fake_pad, camera=self.camera,
-                                       battery=self.battery.device if self.battery else None)
+                                       battery=self.battery.device if self.battery else None,
+                                       printer=self._fake_printer)
+
+    def _build_printer(self) -> None:
+        """The slip printer: emulated under ``--simulate``; otherwise only when ``[devices.printer] port`` is set."""
+        cfg = self.config.devices.printer
+        port, baudrate = cfg.port, cfg.baudrate
+        try:
+            from device_drivers.printer import EscPosPrinter, FakeEscPosPrinter
+        except ImportError as exc:
+            log.warning("printer driver not installed: %s", exc)
+            return
+        if self.simulate:
+            self._fake_printer = FakeEscPosPrinter(baudrate=baudrate, link_dir=self._link_dir,
+                                                   pace=self._pace).start()
+            port = self._fake_printer.port
+        if port:
+            self.printer = EscPosPrinter(port, baudrate)
 
     def _start_fake_fingerprint(self) -> Any:
         try:
@@ -277,11 +299,11 @@ class DeviceHub:
         thread, self._thread = self._thread, None
         if thread is not None:
             thread.join(10.0)
-        for device in (self.sensor, self._pad, self.camera, self.battery):
+        for device in (self.sensor, self._pad, self.camera, self.battery, self.printer):
             if device is not None:
                 with contextlib.suppress(Exception):
                     device.close()
-        for emulator in (self._fake_fp, self._fake_pad):
+        for emulator in (self._fake_fp, self._fake_pad, self._fake_printer):
             if emulator is not None:
                 emulator.close()
         if self._own_link_dir and self._link_dir:
@@ -335,9 +357,24 @@ class DeviceHub:
             return None  # in use by a capture: its own errors will tell
         try:
             status = sensor.status()  # a VfyPwd round trip; the driver reopens the port if it came back
+            if status.health is Health.OK:
+                self._speed_up(sensor)
         finally:
             self._fp_lock.release()
         return DeviceState(status.health, status.reason)
+
+    def _speed_up(self, sensor: Any) -> None:
+        """Switch the sensor to ``fast_baudrate`` (called with the sensor lock held, between captures)."""
+        fast = self.config.devices.fingerprint.fast_baudrate
+        if not fast or sensor.baudrate == fast or self._fast_failed == (sensor.port, fast):
+            return
+        try:
+            sensor.set_baudrate(fast)
+        except (DeviceError, ValueError) as exc:  # stays usable at the old rate; not retried for this port
+            self._fast_failed = (sensor.port, fast)
+            log.warning("fingerprint sensor stays at %d baud: %s", sensor.baudrate, exc)
+        else:
+            log.info("fingerprint sensor switched to %d baud", fast)
 
     def _check_pad(self) -> DeviceState | None:
         pad = self._pad

@@ -22,7 +22,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Protocol
 
 from device_drivers.errors import DeviceError
@@ -116,6 +116,7 @@ class PowerPolicy:
         self._shutdown_streak = 0
         self.shutdown_called = False
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
 
     # queries --------------------------------------------------------------------------------------------
@@ -152,6 +153,21 @@ class PowerPolicy:
             self._maybe_shutdown(level)
             return self._snapshot
 
+    def mains_edge(self, present: bool) -> None:
+        """The power-loss pin changed: say so at once (the kiosk's banner must not wait for the next gauge poll),
+        with an estimate of the minutes left, then wake the poller for a full read."""
+        with self._lock:
+            snap = self._snapshot
+            percent = snap.battery_percent
+            minutes = None if present or percent is None else self._nominal_minutes(percent)
+            level = PowerLevel.OK if present else (self.level_for(percent) if percent is not None else snap.level)
+            self._set(replace(snap, on_mains=present, minutes_left=minutes, level=level,
+                              charging=snap.charging if present else False))
+        self._wake.set()
+
+    def _nominal_minutes(self, percent: float) -> float:
+        return round(max(0.0, (percent - self.config.shutdown_percent) / 100.0 * self.config.full_battery_minutes), 1)
+
     def _threshold(self, level: PowerLevel) -> float:
         return {PowerLevel.WARN: self.config.warn_percent, PowerLevel.STOP: self.config.stop_percent,
                 PowerLevel.SHUTDOWN: self.config.shutdown_percent}.get(level, 100.0)
@@ -182,7 +198,7 @@ class PowerPolicy:
         while self._history and now - self._history[0][0] > self.drain_window_s:
             self._history.popleft()
         if len(self._history) < 2 or now - self._history[0][0] < 60.0:
-            return None
+            return self._nominal_minutes(percent)  # too early to measure the drain: the rated runtime
         slope = _slope_per_min(self._history)
         if slope >= -1e-3:
             return None  # not draining measurably
@@ -249,11 +265,18 @@ class PowerPolicy:
         if self._thread is not None:
             return
         self._stop.clear()
+        on_edge = getattr(self.battery, "on_mains_change", None)
+        if on_edge is not None:
+            try:
+                on_edge(self.mains_edge)
+            except Exception:  # noqa: BLE001 - without edges the poll still sees mains, only later
+                log.exception("cannot watch the power-loss pin")
         self._thread = threading.Thread(target=self._run, daemon=True, name="power-policy")
         self._thread.start()
 
     def stop(self, timeout_s: float = 5.0) -> None:
         self._stop.set()
+        self._wake.set()
         thread, self._thread = self._thread, None
         if thread is not None:
             thread.join(timeout_s)
@@ -264,7 +287,8 @@ class PowerPolicy:
                 self.poll()
             except Exception:  # noqa: BLE001 - keep polling whatever a driver does
                 log.exception("power poll failed")
-            self._stop.wait(self.seconds_to_poll())
+            self._wake.wait(self.seconds_to_poll())
+            self._wake.clear()
 
 
 def _slope_per_min(samples: deque[tuple[float, float]]) -> float:

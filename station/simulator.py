@@ -20,8 +20,9 @@ class Simulator:
     """The --simulate control panel's back end: acts on the emulators, so the real drivers see the effect."""
 
     def __init__(self, hub: DeviceHub, *, fingerprint: Any, pad: FakeTopazPad | None, camera: Any,
-                 battery: SimulatedBattery | None) -> None:
+                 battery: SimulatedBattery | None, printer: Any = None) -> None:
         self.hub = hub
+        self.printer = printer
         self.fingerprint = fingerprint
         self.pad = pad
         self.camera = camera
@@ -49,7 +50,7 @@ class Simulator:
 
     def _target(self, device: str) -> Any:
         targets = {"fingerprint": self.fingerprint, "signature_pad": self.pad, "camera": self.camera,
-                   "battery": self.battery}
+                   "battery": self.battery, "printer": self.printer}
         if device not in targets:
             raise ValueError(f"unknown device {device!r}; expected one of {', '.join(targets)}")
         return self._need(targets[device], device)
@@ -69,5 +70,21 @@ class Simulator:
         self._need(self.battery, "battery").restore_mains()
 
     def set_battery_percent(self, percent: float) -> None:
-        """Jump the simulated charge (a drain that would take hours, for demos and office alert tests)."""
+        """Jump the simulated charge (try the warn / stop / shutdown paths without waiting an afternoon)."""
         self._need(self.battery, "battery").set_percent(percent)
+
+    # printer ------------------------------------------------------------------------------------------------
+    def printer_paper(self, loaded: bool) -> None:
+        printer = self._need(self.printer, "printer")
+        printer.load_paper() if loaded else printer.run_out_of_paper()
+
+    def printer_cover(self, open_: bool) -> None:
+        printer = self._need(self.printer, "printer")
+        printer.open_cover() if open_ else printer.close_cover()
+
+    def last_slip_png(self) -> bytes | None:
+        """The emulator's last printed slip drawn as paper (``/sim`` shows it), or None before the first."""
+        from device_drivers.printer.render import render_slip_png
+
+        slip = self.printer.last_slip if self.printer is not None else None
+        return render_slip_png(slip.items) if slip is not None else None

@@ -33,12 +33,15 @@ class KioskContext:
 
     station: Any
     capture: Any
+    slips: Any = None
+    """``station.slips.SlipPrinter``: the resident's slip (offered only when a printer is configured)."""
     stopping: threading.Event = field(default_factory=threading.Event)
 
 
 def create_app(station: Any, *, testing: bool = False) -> Flask:
     """Build the kiosk app for ``station`` (a ``station.runtime.Station``)."""
     from station.capture import CaptureCoordinator
+    from station.slips import SlipPrinter
 
     app = Flask(__name__)
     config = station.config
@@ -54,7 +57,8 @@ def create_app(station: Any, *, testing: bool = False) -> Flask:
         MAX_CONTENT_LENGTH=256 * 1024,
         SEND_FILE_MAX_AGE_DEFAULT=3600,
     )
-    app.extensions["jemput"] = KioskContext(station=station, capture=CaptureCoordinator(station))
+    app.extensions["jemput"] = KioskContext(station=station, capture=CaptureCoordinator(station),
+                                            slips=SlipPrinter(station))
     Babel(app, locale_selector=_select_locale)
     CSRFProtect(app)
     from ui.defences import init_defences
@@ -83,7 +87,7 @@ def kiosk() -> KioskContext:
 
 
 def _register(app: Flask) -> None:
-    from ui import camera, events, health, operator, resident
+    from ui import camera, events, health, operator, resident, slips
     from ui.helpers import init_helpers
 
     init_helpers(app)
@@ -92,6 +96,7 @@ def _register(app: Flask) -> None:
     app.register_blueprint(events.bp)
     app.register_blueprint(camera.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(slips.bp)
     station = app.extensions["jemput"].station
     devices = getattr(station, "devices", None)
     if getattr(devices, "simulator", None) is not None:

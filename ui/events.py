@@ -20,7 +20,7 @@ from ui.status import station_status
 
 bp = Blueprint("events", __name__)
 
-LIVE_PREFIXES = ("capture.", "pen.")
+LIVE_PREFIXES = ("capture.", "pen.", "slip.")
 STATUS_PREFIXES = ("device", "power", "sync", "outbox", "enrollment", "station")
 STATUS_INTERVAL_S = 0.5
 HEARTBEAT_S = 5.0

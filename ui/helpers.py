@@ -69,8 +69,8 @@ def _check_idle() -> Any:
     """Log the operator out after ``idle_logout_s`` without a request (the page also counts touches)."""
     if request.endpoint in (None, "static") or "op_id" not in session:
         return None
-    if request.endpoint in ("events.stream", "camera.stream"):
-        return None  # streams are not activity
+    if request.endpoint in ("events.stream", "camera.stream", "operator.favicon"):
+        return None  # streams (and the browser's own icon fetch) are not activity
     idle_s = kiosk().station.config.ui.idle_logout_s
     now = time.time()
     seen = session.get("seen", now)
@@ -120,9 +120,23 @@ def day_text(value: Any) -> str:
     return value.isoformat() if str(get_locale() or "id") == "en" else value.strftime("%d-%m-%Y")
 
 
+def desa_name(code: Any) -> str:
+    """The desa's name for a kode wilayah (the code itself when the shipped list does not know it)."""
+    from station.wilayah_names import label
+
+    return label(str(code)) if code else ""
+
+
+def sex_word(code: Any) -> str:
+    """``L`` / ``P`` as words: operators should not have to know the roster's letters."""
+    return {"L": _("Male"), "P": _("Female")}.get(str(code), str(code or ""))
+
+
 def init_helpers(app: Flask) -> None:
     app.before_request(_check_idle)
     app.add_template_filter(day_text, "day")
+    app.add_template_filter(desa_name, "desa")
+    app.add_template_filter(sex_word, "sex")
 
     @app.errorhandler(JemputError)
     def _jemput_error(exc: JemputError) -> Any:
@@ -143,6 +157,8 @@ def init_helpers(app: Flask) -> None:
 
     @app.context_processor
     def _globals() -> dict[str, Any]:
+        from ui.slips import slip_messages, slip_problem_message
+
         ctx = kiosk()
         return {
             "operator": current_operator(),
@@ -154,4 +170,7 @@ def init_helpers(app: Flask) -> None:
             "capture_messages": capture_messages,
             "outbox_state_names": outbox_state_names,
             "rejection_reason": rejection_reason,
+            "slips_available": ctx.slips.available,
+            "slip_message": slip_problem_message,
+            "slip_messages": slip_messages,
         }

@@ -120,7 +120,9 @@ def session_open() -> Any:
         kode = request.form.get("kode_desa", "")
         with db() as conn:
             open_session(conn, kode, current_operator())
-        flash(_("Session opened for %(desa)s.", desa=kode), "ok")
+        from ui.helpers import desa_name
+
+        flash(_("Session opened for %(desa)s.", desa=desa_name(kode)), "ok")
         return redirect(url_for("operator.search"))
     with db() as conn:
         desa = villages(conn)
@@ -171,8 +173,9 @@ def check_nik() -> Any:
                                span=exc.span, message=message)
     with db() as conn:
         resident = find_by_nik(conn, text)
+    residents = [resident] if resident else []
     return render_template("_nik_result.html", state="found" if resident else "unknown", nik=text,
-                           residents=[resident] if resident else [])
+                           residents=residents, marks=_marks(residents))
 
 
 @bp.get("/api/names")
@@ -185,7 +188,21 @@ def search_names() -> Any:
     with db() as conn:
         sess = current_session(conn)
         found = search_by_name(conn, prefix, kode_desa=sess.kode_desa if sess else None, limit=6) if prefix else []
-    return render_template("_nik_result.html", state="names", residents=found, nik="")
+    return render_template("_nik_result.html", state="names", residents=found, nik="", marks=_marks(found))
+
+
+def _marks(residents: list[Any]) -> dict[str, dict[str, Any]]:
+    """What the operator must know before tapping "Record": already recorded here, a recording in progress, or
+    a resident of another desa than the open session's."""
+    from station.sessions import current_session
+
+    station = kiosk().station
+    drafts = {d.nik: d for d in station.enrollment.active_drafts()}
+    with db() as conn:
+        sess = current_session(conn)
+        recorded = {r.nik for r in residents if station.outbox.has_nik(r.nik)}
+    return {r.nik: {"recorded": r.nik in recorded, "draft": drafts.get(r.nik),
+                    "other_desa": bool(sess and r.kode_desa != sess.kode_desa)} for r in residents}
 
 
 @bp.get("/queue")
@@ -195,7 +212,43 @@ def queue() -> Any:
     with db():
         items = station.outbox.list(limit=50)
     return render_template("queue.html", items=items, can_sync=_uploader() is not None,
-                           status=station_status(station), local_time=local_time)
+                           status=station_status(station), local_time=local_time, **_who(items))
+
+
+@bp.post("/queue/<packet_id>/slip")
+@login_required
+def reprint_slip(packet_id: str) -> Any:
+    """Print the resident's slip again (the paper ran out, the resident came back for it)."""
+    slips = kiosk().slips
+    if not slips.available:
+        abort(404)
+    op = current_operator()
+    outcome = slips.print_slip(packet_id, operator=op.username if op else "kiosk")
+    if outcome.problem == "not_found":
+        abort(404)
+    from ui.slips import slip_problem_message
+
+    if outcome.ok:
+        flash(_("The slip was printed."), "ok")
+    else:
+        flash(slip_problem_message(outcome.problem), "warn")
+    target = request.form.get("next", "")
+    return redirect(target if target.startswith("/") and not target.startswith("//") else url_for("operator.queue"))
+
+
+def _who(items: list[Any]) -> dict[str, Any]:
+    """Resident names (the station's own screens only) and short record codes for a list of outbox items."""
+    from station.record_codes import codes_for
+    from station.roster import find_by_nik
+
+    with db() as conn:
+        names = {}
+        for item in items:
+            if item.nik not in names:
+                resident = find_by_nik(conn, item.nik)
+                names[item.nik] = resident.nama if resident else ""
+        codes = codes_for(conn, [i.packet_id for i in items])
+    return {"names": names, "codes": codes}
 
 
 @bp.post("/queue/sync")
@@ -250,7 +303,15 @@ def report() -> Any:
         pending = station.outbox.stats().pending
     return render_template("report.html", today=today, todays=todays, pending=pending,
                            acknowledged=sum(1 for i in todays if str(i.state) in ("acknowledged", "purged")),
-                           local_time=local_time)
+                           local_time=local_time, **_who(todays))
+
+
+@bp.get("/favicon.ico")
+def favicon() -> Any:
+    """Browsers ask for it on every page; the kiosk's icon is an SVG in static/."""
+    from flask import current_app, send_from_directory
+
+    return send_from_directory(current_app.static_folder, "favicon.svg", mimetype="image/svg+xml")
 
 
 def _uploader() -> Any:

@@ -234,6 +234,8 @@ def review(draft_id: str) -> Any:
         with db():
             packet_id = _service().finish(draft_id)
         kiosk().capture.forget(draft_id)
+        op = current_operator()
+        kiosk().slips.print_async(packet_id, operator=op.username if op else "kiosk")  # nothing without a printer
         return redirect(url_for("resident.done", packet_id=packet_id))
     previews = kiosk().capture.previews
     return _render("enroll/review.html", draft, fingers=_finger_rows(draft),
@@ -244,11 +246,39 @@ def review(draft_id: str) -> Any:
 @bp.get("/done/<packet_id>")
 @login_required
 def done(packet_id: str) -> Any:
+    from station.record_codes import code_for
+    from station.roster import find_by_nik
+
+    with db() as conn:
+        item = kiosk().station.outbox.get(packet_id)
+        if item is None:
+            abort(404)
+        code = code_for(conn, packet_id)
+        resident = find_by_nik(conn, item.nik)
+    slips = kiosk().slips
+    return render_template("enroll/done.html", item=item, code=code, resident=resident, record=record_state(item),
+                           slip=slips.outcome(packet_id), printing=slips.printing(packet_id))
+
+
+def record_state(item: Any) -> str:
+    """Where the record is, in the words of the done screen: sealed, sending, received (or refused)."""
+    if item.rejected:
+        return "rejected"
+    return {"uploading": "sending", "acknowledged": "received", "purged": "received"}.get(str(item.state), "sealed")
+
+
+@bp.get("/done/<packet_id>/state")
+@login_required
+def done_state(packet_id: str) -> Any:
+    """The done screen follows the record live (SSE carries the sync events; this is its fallback poll)."""
     with db():
         item = kiosk().station.outbox.get(packet_id)
     if item is None:
         abort(404)
-    return render_template("enroll/done.html", item=item)
+    slips = kiosk().slips
+    outcome = slips.outcome(packet_id)
+    return jsonify(record=record_state(item), printing=slips.printing(packet_id),
+                   slip=None if outcome is None else {"ok": outcome.ok, "problem": outcome.problem})
 
 
 @bp.post("/<draft_id>/back/<step>")
@@ -279,8 +309,22 @@ def cancel(draft_id: str) -> Any:
     return redirect(url_for("operator.search"))
 
 
+GOOD_SCORE = 70
+"""A finger at or above this quality reads "good" on the review; at or above the threshold "acceptable"."""
+
+
+def finger_grade(score: Any, forced: bool, threshold: int) -> str | None:
+    """``good`` / ``acceptable`` / ``weak`` (kept as the best of the attempts, below the threshold)."""
+    if score is None:
+        return None
+    if forced or score < threshold:
+        return "weak"
+    return "good" if score >= max(GOOD_SCORE, threshold) else "acceptable"
+
+
 def _finger_rows(draft: Any) -> list[dict[str, Any]]:
     """One row per finger for the hand diagram and the review map."""
+    threshold = kiosk().station.config.devices.fingerprint.quality_threshold
     rows = []
     for finger in Finger:
         info = draft.fingers.get(finger) or draft.fingers.get(finger.code) or {}
@@ -290,5 +334,6 @@ def _finger_rows(draft: Any) -> list[dict[str, Any]]:
             "attempts": info.get("attempts"), "forced": bool(info.get("force_captured")),
             "exception": exception.get("reason") if isinstance(exception, dict) else exception,
             "done": bool(info), "current": finger == draft.next_finger,
+            "grade": finger_grade(info.get("score"), bool(info.get("force_captured")), threshold),
         })
     return rows

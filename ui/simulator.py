@@ -16,7 +16,7 @@ from ui.helpers import audit
 bp = Blueprint("simulator", __name__, url_prefix="/sim")
 
 QUALITIES = ("good", "partial", "smudged")
-DEVICES = ("fingerprint", "signature_pad", "camera")
+DEVICES = ("fingerprint", "signature_pad", "camera", "printer")
 SCENES = ("portrait", "no_face", "dark", "off_centre")
 
 
@@ -26,7 +26,17 @@ def _sim() -> Any:
 
 @bp.get("")
 def panel() -> Any:
-    return render_template("simulator.html", qualities=QUALITIES, devices=DEVICES, scenes=SCENES, standalone=True)
+    return render_template("simulator.html", qualities=QUALITIES, devices=DEVICES, scenes=SCENES, standalone=True,
+                           has_slip=_sim().printer is not None and _sim().printer.last_slip is not None)
+
+
+@bp.get("/slip.png")
+def slip_png() -> Any:
+    """The emulated printer's last slip, drawn as the paper would look."""
+    png = _sim().last_slip_png()
+    if png is None:
+        abort(404)
+    return png, 200, {"Content-Type": "image/png", "Cache-Control": "no-store"}
 
 
 @bp.post("/<action>")
@@ -42,10 +52,14 @@ def act(action: str) -> Any:
     elif action == "scene" and arg in SCENES and hasattr(sim, "set_scene"):
         sim.set_scene(arg)
     elif action == "battery" and arg.isdigit() and 0 <= int(arg) <= 100:
-        sim.set_battery_percent(int(arg))
+        sim.set_battery_percent(float(arg))
         power = getattr(kiosk().station, "power", None)
         if power is not None:
-            power.poll()   # show the new charge now, not at the next 30 s poll
+            power.poll()  # show the new level now, not at the next 30 s poll
+    elif action in ("paper_out", "paper_in") and sim.printer is not None:
+        sim.printer_paper(loaded=action == "paper_in")
+    elif action in ("cover_open", "cover_close") and sim.printer is not None:
+        sim.printer_cover(open_=action == "cover_open")
     else:
         abort(400)
     audit("simulator." + action, {"arg": arg}, actor="simulator")

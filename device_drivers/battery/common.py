@@ -83,6 +83,15 @@ class BatteryDevice(Device):
     def _read(self) -> BatteryReading:
         raise NotImplementedError
 
+    def on_mains_change(self, callback: Callable[[bool], None]) -> bool:
+        """Call ``callback(present)`` on every edge of the power-loss pin; False when this board has no pin (then
+        mains presence is only known from polled reads)."""
+        mains = getattr(self, "mains", None)
+        if mains is None:
+            return False
+        mains.when_changed(callback)
+        return True
+
     def status(self) -> DeviceStatus:
         return DeviceStatus(Health.ABSENT, "closed") if self.closed else self._status
 
@@ -118,12 +127,27 @@ class LazyBattery:
         self._lock = threading.Lock()
         self.device: BatteryDevice | None = None
         self.last_error = ""
+        self._mains_callback: Callable[[bool], None] | None = None
+
+    def on_mains_change(self, callback: Callable[[bool], None]) -> bool:
+        """Edges of the power-loss pin (registered on the driver now, or once it opens)."""
+        with self._lock:
+            self._mains_callback = callback
+            if self.device is None:
+                try:
+                    self.device = self._opener()
+                except DeviceError as exc:
+                    self.last_error = str(exc)
+                    return False
+            return self.device.on_mains_change(callback)
 
     def read(self) -> BatteryReading:
         with self._lock:
             try:
                 if self.device is None:
                     self.device = self._opener()
+                    if self._mains_callback is not None:
+                        self.device.on_mains_change(self._mains_callback)
                 reading = self.device.read()
             except DeviceError as exc:
                 self.last_error = str(exc)

@@ -31,6 +31,16 @@ class SimulatedBattery(BatteryDevice):
         self._lock = threading.Lock()
         self._plugged = True
         self._failures_left = 0
+        self._mains_callback: Callable[[bool], None] | None = None
+
+    def on_mains_change(self, callback: Callable[[bool], None]) -> bool:
+        """Like a power-loss pin: ``cut_mains`` / ``restore_mains`` call back at once."""
+        self._mains_callback = callback
+        return True
+
+    def _edge(self, present: bool) -> None:
+        if self._mains_callback is not None:
+            self._mains_callback(present)
 
     def _advance(self) -> None:
         now = self._clock()
@@ -57,11 +67,13 @@ class SimulatedBattery(BatteryDevice):
         with self._lock:
             self._advance()
             self._on_mains = False
+        self._edge(False)
 
     def restore_mains(self) -> None:
         with self._lock:
             self._advance()
             self._on_mains = True
+        self._edge(True)
 
     def set_percent(self, percent: float) -> None:
         with self._lock:

@@ -14,6 +14,7 @@ import collections
 import enum
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -125,8 +126,13 @@ class R30xSensor(R30xLink, Device):
             return False
         return True
 
-    def capture_image(self, timeout: float = 10.0) -> np.ndarray:
-        """Wait for a finger (GenImg poll) then upload the image: uint8 (height, width), 4-bit values x 17."""
+    def capture_image(self, timeout: float = 10.0, *, on_finger: Callable[[], None] | None = None,
+                      on_progress: Callable[[float], None] | None = None) -> np.ndarray:
+        """Wait for a finger (GenImg poll) then upload the image: uint8 (height, width), 4-bit values x 17.
+
+        ``on_finger()`` is called the moment the finger is seen (before the seconds-long upload) and
+        ``on_progress(fraction)`` as the image's data packets arrive, so a kiosk can say "hold still" at once and
+        show the read advancing."""
         model = self.model
         deadline = time.monotonic() + timeout
         while not self.finger_present():
@@ -135,14 +141,19 @@ class R30xSensor(R30xLink, Device):
                 raise DeviceTimeout(f"no finger on the sensor within {timeout:g} s", port=self.port,
                                     expected="a finger on the sensor") from None
             time.sleep(min(self.poll_interval_s, remaining))
-        return self.upload_image(model)
+        if on_finger is not None:
+            on_finger()
+        return self.upload_image(model, on_progress=on_progress)
 
-    def upload_image(self, model: SensorModel | None = None) -> np.ndarray:
+    def upload_image(self, model: SensorModel | None = None, *,
+                     on_progress: Callable[[float], None] | None = None) -> np.ndarray:
         """UpImage of whatever is in the image buffer (``capture_image`` is the usual way in)."""
         model = model or self.model
         size = f"{model.image_width}x{model.image_height} image"
+        total = model.image_bytes
+        report = None if on_progress is None else (lambda got: on_progress(min(1.0, got / total)))
         with self._lock:
-            data = self._transfer(Instruction.UP_IMAGE, b"", expected=size)
+            data = self._transfer(Instruction.UP_IMAGE, b"", expected=size, on_bytes=report)
         try:
             return unpack_image(data, model.image_width, model.image_height)
         except ValueError as exc:
@@ -167,7 +178,10 @@ class R30xSensor(R30xLink, Device):
         return True
 
     def set_baudrate(self, baud: int) -> None:
-        """SetSysPara register 4, then re-open the port at the new rate and check the part still answers."""
+        """SetSysPara register 4, then re-open the port at the new rate and check the part still answers.
+
+        The part keeps the rate in flash: after a power cycle it answers at the new rate, and a driver started at
+        another rate finds it again (``link`` searches the rates when a fresh port gets no answer)."""
         multiplier, rest = divmod(baud, BAUD_UNIT)
         if rest or multiplier not in VALID_BAUD_MULTIPLIERS:
             rates = ", ".join(str(n * BAUD_UNIT) for n in VALID_BAUD_MULTIPLIERS)

@@ -12,6 +12,7 @@ import collections
 import os
 import threading
 import time
+from collections.abc import Callable
 
 import serial
 
@@ -21,6 +22,9 @@ from .protocol import Frame, FrameError, FrameParser, Instruction, PacketId, bui
 
 _READ_SLICE_S = 0.05  # longest single blocking read; deadlines are kept by the loops around it
 _MAX_DRAIN_S = 15.0  # an aborted 256-byte-packet image at 9600 baud still fits
+_PROBE_S = 0.25  # a password check's round trip at any rate, with room to spare
+SEARCH_BAUDRATES = (57600, 115200, 9600, 19200, 38400)
+"""The order rates are tried in: factory default, the station's fast rate, then the others."""
 
 
 class R30xLink:
@@ -38,17 +42,20 @@ class R30xLink:
     _stale: bool
     _last_error: str
     _detected: SensorModel | None
+    _fresh: bool = False
 
     def _command(self, instruction: int, params: bytes = b"", *, expected: str,
                  timeout_s: float | None = None) -> Frame:
         with self._lock:
             return self._exchange_checked(instruction, params, expected=expected, timeout_s=timeout_s)
 
-    def _transfer(self, instruction: int, params: bytes, *, expected: str) -> bytes:
-        """A command whose OK ack is followed by data packets; returns their payloads joined."""
+    def _transfer(self, instruction: int, params: bytes, *, expected: str,
+                  on_bytes: Callable[[int], None] | None = None) -> bytes:
+        """A command whose OK ack is followed by data packets; returns their payloads joined.
+        ``on_bytes(total so far)`` is called after each data packet."""
         self._exchange_checked(instruction, params, expected=expected)
         try:
-            return self._read_data(expected)
+            return self._read_data(expected, on_bytes)
         except DeviceError:
             self._stale = True
             raise
@@ -71,11 +78,55 @@ class R30xLink:
                 raise
             self._ensure_open()  # the device came back behind the same name: one fresh attempt
             self._write(frame)
+        deadline_s = timeout_s or self.timeout_s
         try:
-            return self._await_ack(time.monotonic() + (timeout_s or self.timeout_s), expected)
+            ack = self._await_ack(time.monotonic() + deadline_s, expected)
+        except DeviceTimeout:
+            if not (self._fresh and self._find_baudrate()):
+                self._stale = True
+                raise
+            self._write(frame)  # found at another rate: ask again there
+            try:
+                ack = self._await_ack(time.monotonic() + deadline_s, expected)
+            except DeviceError:
+                self._stale = True
+                raise
         except DeviceError:
             self._stale = True
             raise
+        self._fresh = False
+        return ack
+
+    def _find_baudrate(self) -> bool:
+        """A fresh port got no answer: the part may be at another rate (it keeps a rate set earlier in flash,
+        across power cycles, while this driver started at the configured one). Try each rate with a password
+        check; on an answer, stay at that rate."""
+        self._fresh = False
+        ser = self._serial
+        if ser is None:
+            return False
+        original = self.baudrate
+        probe = build_command(Instruction.VFY_PWD, self.password.to_bytes(4, "big"), self.address)
+        for rate in [r for r in SEARCH_BAUDRATES if r != original]:
+            try:
+                ser.baudrate = rate
+                ser.reset_input_buffer()
+                self._reset_reader()
+                ser.write(probe)
+            except (serial.SerialException, OSError, ValueError) as exc:
+                raise self._lost(exc, "searching its baud rate") from exc
+            deadline = time.monotonic() + max(_PROBE_S, 40 * 10 / rate)
+            while (item := self._next_item(deadline)) is not None:
+                if isinstance(item, Frame) and item.pid == PacketId.ACK:
+                    self.baudrate = rate
+                    self._reset_reader()
+                    return True
+        try:
+            ser.baudrate = original
+        except (serial.SerialException, OSError, ValueError) as exc:
+            raise self._lost(exc, "searching its baud rate") from exc
+        self._reset_reader()
+        return False
 
     def _ensure_open(self) -> bool:
         """Open the port if needed (True if it was opened now). Verifies the password on a fresh link."""
@@ -94,6 +145,7 @@ class R30xLink:
         self._reset_reader()
         self._detected = None  # it may be a different part now
         self._stale = False
+        self._fresh = True  # no answer yet on this port: a timeout may mean another baud rate
         if self.password:
             self._exchange_checked(Instruction.VFY_PWD, self.password.to_bytes(4, "big"),
                                    expected="password accepted")
@@ -193,9 +245,10 @@ class R30xLink:
                 bad = item
         raise self._no_reply(bad, partial, expected)
 
-    def _read_data(self, expected: str) -> bytes:
+    def _read_data(self, expected: str, on_bytes: Callable[[int], None] | None = None) -> bytes:
         """Data packets until the end-of-data packet; each must arrive within the timeout of the previous one."""
         chunks: list[bytes] = []
+        received = 0
         while (item := self._next_item(time.monotonic() + self.timeout_s)) is not None:
             if isinstance(item, FrameError):
                 raise ProtocolError(f"damaged data packet after {len(chunks)} good ones: {item.reason}",
@@ -204,6 +257,9 @@ class R30xLink:
                 raise ProtocolError(f"packet id 0x{item.pid:02X} inside a data transfer", port=self.port,
                                     expected=expected)
             chunks.append(item.payload)
+            received += len(item.payload)
+            if on_bytes is not None:
+                on_bytes(received)
             if item.pid == PacketId.END_DATA:
                 return b"".join(chunks)
         raise self._no_reply(None, self._parser.pending_bytes,

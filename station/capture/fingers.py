@@ -22,6 +22,8 @@ class FingerCapture(Worker):
 
     kind = "finger"
     LIFT_POLL_S = 0.3
+    PROGRESS_STEP = 0.05
+    """Publish read progress in steps of 5 %: live enough for the meter, few enough events for the bus."""
 
     def __init__(self, coordinator: Any, draft_id: str) -> None:
         super().__init__(coordinator, draft_id)
@@ -65,16 +67,38 @@ class FingerCapture(Worker):
         from station.quality.fingerprint import fingerprint_score
 
         tries = self._attempts.setdefault(finger, [])
-        if self._state.get("state") != CaptureState.WAITING or self._state.get("finger") != finger.code:
+        waiting = (CaptureState.WAITING, CaptureState.LIFTED_EARLY)  # "lifted too early" already says "place again"
+        if self._state.get("state") not in waiting or self._state.get("finger") != finger.code:
             self.publish(state=CaptureState.WAITING, finger=finger.code, attempt=len(tries) + 1,
                          max_attempts=self.max_attempts, last_score=tries[-1][0] if tries else None)
+        attempt = len(tries) + 1
+        shown = [-1.0]
+
+        def seen() -> None:  # the finger is on the glass: say "hold" now, not after the seconds-long read
+            self.publish(state=CaptureState.READING, finger=finger.code, attempt=attempt,
+                         max_attempts=self.max_attempts, progress=0.0)
+            shown[0] = 0.0
+
+        def progress(fraction: float) -> None:
+            if fraction - shown[0] >= self.PROGRESS_STEP or fraction >= 1.0 > shown[0]:
+                shown[0] = fraction
+                self.publish(state=CaptureState.READING, finger=finger.code, attempt=attempt,
+                             max_attempts=self.max_attempts, progress=round(fraction, 3))
+
         try:
-            image = sensor.capture_image(timeout=1.0)
+            image = sensor.capture_image(timeout=1.0, on_finger=seen, on_progress=progress)
         except DeviceTimeout:
             return  # no finger yet
         if finger in self._skipped or self.draft().next_finger != finger:
             return  # an exception was recorded for this finger meanwhile: this touch is for the next one
         verdict = self._template_verdict(sensor)
+        if not finger_present(sensor):
+            # Lifted during the read. The sensor cannot watch the glass while it sends the image, so a finger that
+            # left may have been put back moved, or been another finger: this touch does not count (nor use up an
+            # attempt), and the resident hears why instead of waiting in silence.
+            self.publish(state=CaptureState.LIFTED_EARLY, finger=finger.code, attempt=attempt,
+                         max_attempts=self.max_attempts)
+            return
         quality = fingerprint_score(image, sensor_ok=verdict)
         ok, buf = cv2.imencode(".png", image)
         if not ok:

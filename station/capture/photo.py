@@ -65,7 +65,8 @@ class PhotoCapture(Worker):
             last_check = time.monotonic()
             quality = checker.check(frame)
             passes = passes + 1 if quality.passed else 0
-            checks = [{"name": c.name, "passed": c.passed, "hint_id": c.hint_id, "hint_en": c.hint_en}
+            checks = [{"name": c.name, "passed": c.passed, "hint_id": c.hint_id, "hint_en": c.hint_en,
+                       "hint_key": c.hint_key}
                       for c in quality.checks]
             if passes >= PHOTO_PASSES_NEEDED:
                 self._accept(checker, frame, quality)

@@ -176,3 +176,28 @@ def test_lazy_battery_opens_on_first_read_and_retries_a_failed_open():
     assert "no HAT yet" in lazy.last_error
     assert lazy.read().percent == pytest.approx(50.0)   # (7.2 - 6.0) / 2.4 = 50 %
     assert lazy.status().health is Health.OK and lazy.last_error == ""
+
+
+def test_power_loss_pin_edge_updates_the_policy_at_once_without_a_gauge_read():
+    from station.config import PowerSection
+    from station.events import EventBus
+    from station.power import PowerPolicy
+
+    factory = MockFactory()
+    mains = MainsSensor(6, factory)
+    pin = factory.pin(6)
+    pin.drive_high()
+    bus = FakeMAX1704xBus(percent=60.0)
+    battery = MAX1704xBattery(bus, mains=mains)
+    policy = PowerPolicy(PowerSection(), battery, EventBus(), lambda: None, poll_interval_s=3600)
+    policy.poll()
+    policy.start()
+    try:
+        pin.drive_low()  # mains lost: the edge alone updates the snapshot
+        snap = policy.snapshot()
+        assert snap.on_mains is False and snap.minutes_left == pytest.approx((60 - 5) / 100 * 180)
+        pin.drive_high()
+        assert policy.snapshot().on_mains is True and policy.snapshot().minutes_left is None
+    finally:
+        policy.stop()
+        mains.close()

@@ -121,7 +121,7 @@ def test_simulator_mains_drives_the_power_policy(sim_hub):
 def test_simulator_rejects_unknown_device(sim_hub):
     hub, _ = sim_hub
     with pytest.raises(ValueError, match="unknown device"):
-        hub.simulator.unplug("printer")
+        hub.simulator.unplug("toaster")
 
 
 def test_real_mode_absent_devices_then_pad_and_pisugar_come_back(tmp_path):
@@ -170,3 +170,32 @@ def test_missing_i2c_bus_is_a_clear_absent(tmp_path):
         assert info["health"] == "absent" and "cannot open I2C bus 97" in info["detail"]
     finally:
         hub.stop()
+
+
+def test_hub_switches_the_sensor_to_its_fast_rate(sim_hub):
+    hub, _ = sim_hub
+    hub.check_now()
+    assert hub.sensor.baudrate == 115200 and hub._fake_fp.baudrate == 115200
+    hub.simulator.unplug("fingerprint")  # power cycle: the part comes back at 115200, the driver finds it
+    hub.simulator.replug("fingerprint")
+    assert hub.check_now()["fingerprint"]["health"] == "ok" and hub.sensor.baudrate == 115200
+
+
+def test_mains_edge_reaches_the_power_policy_without_waiting_for_a_poll(sim_hub):
+    from station.power import PowerPolicy
+
+    hub, bus = sim_hub
+    policy = PowerPolicy(hub.config.power, hub.battery, bus, lambda: None, poll_interval_s=3600)
+    with bus.subscribe("power.") as sub:
+        policy.start()
+        try:
+            policy.poll()
+            hub.simulator.cut_mains()
+            snap = policy.snapshot()  # set in the edge callback itself, before any poll
+            assert snap.on_mains is False and snap.minutes_left == pytest.approx((80 - 5) / 100 * 180, abs=1)
+            seen = []
+            while (event := sub.get(timeout_s=0.5)) is not None:
+                seen.append(event)
+            assert any(e.topic == "power.changed" and e.data["on_mains"] is False for e in seen)
+        finally:
+            policy.stop()

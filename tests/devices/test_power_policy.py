@@ -114,7 +114,8 @@ def test_minutes_left_from_recent_drain(rig):
     clock, battery, policy, _, _ = rig
     battery.cut_mains()
     battery.drain_percent_per_min = 0.5
-    assert policy.poll().minutes_left is None        # one sample: no rate yet
+    # one sample: no rate yet, so the rated runtime: (50 - 5) % of 180 minutes
+    assert policy.poll().minutes_left == pytest.approx(81.0)
     for _ in range(10):
         clock.now += 60
         snap = policy.poll()

@@ -4,6 +4,7 @@ real driver, signature from the emulated pad, review, done, and the sealed recor
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -11,6 +12,8 @@ from playwright.sync_api import expect
 
 from station import packets
 from station.fingers import CAPTURE_ORDER
+from station.record_codes import derive_code
+from station.roster import find_by_nik as find_resident
 from tests.ui.conftest import OFFICE_IDENTITIES, wait_until
 from tests.ui.kiosk_steps import (
     check_layout,
@@ -155,7 +158,13 @@ def test_full_enrollment_ends_sealed_in_outbox(kiosk: Any, station: Any, page: A
 
     page.locator("#submit").click()
     page.wait_for_url("**/done/**")
-    packet_id = page.locator("#record-no").inner_text().strip()
+    packet_id = page.locator("#record-no").get_attribute("data-packet")
+    code = page.locator("#record-no").inner_text().strip()
+    assert re.fullmatch(r"[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}", code) and code == derive_code(packet_id)
+    expect(page.locator("#done")).to_have_attribute("data-record", "sealed")  # no uploader here: stays sealed
+    expect(page.locator("#slip-panel")).to_have_attribute("data-ok", "1")  # the emulated printer printed it
+    expect(page.locator("#slip-msg")).to_contain_text("Bukti sudah dicetak")
+    assert code in station.devices._fake_printer.last_slip.text
     shots(page, "14-done")
     check_layout(page, "done")
 
@@ -167,6 +176,11 @@ def test_full_enrollment_ends_sealed_in_outbox(kiosk: Any, station: Any, page: A
 
     page.goto(base + "/queue")
     expect(page.locator(f"[data-packet='{packet_id}']")).to_be_visible()
+    row = page.locator(f"[data-packet='{packet_id}']")
+    with station.db_lock:
+        name = find_resident(station.conn, nik).nama
+    expect(row.locator(".q-who")).to_contain_text(name)  # names, not only NIKs, on the station's own screens
+    expect(row.locator(".code")).to_have_text(code)
     shots(page, "15-queue")
     check_layout(page, "queue")
     station.devices.simulator.cut_mains()  # the top bar follows the power state by SSE

@@ -152,6 +152,7 @@
       $("#h-net").textContent = !n.uploader ? t("net_off") : n.online === true ? t("net_online") : n.online === false ? t("net_offline") : "–";
       $("#h-net").dataset.online = String(n.online);
     }
+    powerBanner(s.power || {});
     Object.entries(s.devices || {}).forEach(([name, d]) => { devWatch[name] = d.health; });
     if (!$("#device-banner").dataset.from || $("#device-banner").dataset.from === "status") deviceBanner(null, "status");
   });
@@ -171,6 +172,22 @@
     if (why) { const e = document.createElement("div"); e.className = "err"; e.textContent = why; cell.appendChild(e); }
     if (kind === "progress" && d.size_bytes) span.textContent += " " + Math.min(100, Math.round(100 * d.offset / d.size_bytes)) + "%";
   });
+  /* power: mains lost (from the power-loss pin's edge, within a second or two) and low battery -------- */
+  function powerBanner(p) {
+    const b = $("#power-banner");
+    if (!b) return;
+    let text = "";
+    if (p.level === "shutdown") text = t("power_shutdown");
+    else if (p.level === "stop") text = t("power_stop");
+    else if (p.on_mains === false) text = t("mains_lost") + (p.level === "warn" ? " " + t("power_warn") : "");
+    if (text && p.on_mains === false && p.minutes_left !== null && p.minutes_left !== undefined && p.level !== "shutdown")
+      text += " " + t("minutes_left").replace("{m}", p.minutes_left);
+    $("#power-banner-text").textContent = text;
+    b.classList.toggle("hidden", !text);
+    b.classList.toggle("bad", p.level === "stop" || p.level === "shutdown");
+    b.dataset.level = p.level || "";
+    b.dataset.onMains = String(p.on_mains);
+  }
   function errorBanner(key) {  // a capture failed for a reason that is not the cable (storage full, ...)
     const b = $("#device-banner");
     $("#device-banner-text").textContent = t("error_" + (key || "internal"));
@@ -224,11 +241,27 @@
     const img = $("#preview");
     const labels = JSON.parse($("#check-labels").textContent);
     window.addEventListener("load", () => { img.src = live.dataset.stream; });
+    const pics = $("#hint-pics"), words = $("#photo-words");
+    const word = (k) => { const n = words.content.querySelector('[data-k="' + k + '"]'); return n ? n.textContent : k; };
+    let cameraOff = false;
     on("capture.photo", (d) => {
       if (d.draft_id !== live.dataset.draft) return;
       if (d.state === "error") { errorBanner(d.error); return; }
-      if (d.state === "device_missing") { deviceBanner("camera", "capture"); return; }
+      if (d.state === "device_missing") {
+        deviceBanner("camera", "capture");
+        if (!cameraOff) {  // no frozen frame, no stale checks while the camera is away
+          cameraOff = true;
+          img.removeAttribute("src"); img.classList.add("hidden"); $("#camera-off").classList.remove("hidden");
+          $("#hints").textContent = ""; $("#hints-passed").textContent = ""; $("#guide").classList.remove("pass");
+        }
+        return;
+      }
       deviceBanner(null, "capture");
+      if (cameraOff && d.state !== "captured") {
+        cameraOff = false;
+        img.classList.remove("hidden"); $("#camera-off").classList.add("hidden");
+        img.src = live.dataset.stream + "?t=" + Date.now();
+      }
       if (d.state === "captured") {
         img.removeAttribute("src");
         $("#captured").src = live.dataset.captured + "?t=" + Date.now();
@@ -240,16 +273,27 @@
       }
       if (!d.checks) return;
       $("#guide").classList.toggle("pass", !!d.passed);
+      // Failing checks as pictures, the first (the one that matters most) biggest; one per distinct hint.
       const ul = $("#hints");
       ul.textContent = "";
-      d.checks.forEach((c) => {
+      const failing = d.checks.filter((c) => !c.passed);
+      const seen = new Set();
+      const shown = failing.filter((c) => { const k = c.hint_key || c.name; if (seen.has(k)) return false; seen.add(k); return true; });
+      shown.slice(0, 3).forEach((c, i) => {
         const li = document.createElement("li");
-        li.className = c.passed ? "pass" : "fail";
+        li.className = "fail" + (i === 0 ? " main" : "");
         li.dataset.check = c.name;
-        const hint = lang === "en" ? c.hint_en : c.hint_id;
-        li.textContent = (c.passed ? "✓ " : "✗ ") + (c.passed || !hint ? (labels[c.name] || c.name) : hint);
+        const pic = pics.content.querySelector('[data-hint="' + c.hint_key + '"]');
+        if (pic) li.appendChild(pic.cloneNode(true));
+        const span = document.createElement("span");
+        span.textContent = (lang === "en" ? c.hint_en : c.hint_id) || labels[c.name] || c.name;
+        li.appendChild(span);
         ul.appendChild(li);
       });
+      const passed = d.checks.length - failing.length;
+      let note = "✓ " + word("passed").replace("{n}", passed).replace("{m}", d.checks.length);
+      if (shown.length > 3) note += " · " + word("more").replace("{n}", shown.length - 3);
+      $("#hints-passed").textContent = note;
     });
   }
 
@@ -266,12 +310,20 @@
       if (d.state === "device_missing") { deviceBanner("fingerprint", "capture"); setState("bad", msgs.device_missing, "device_missing"); return; }
       deviceBanner(null, "capture");
       if (d.attempt) $("#finger-attempt").textContent = msgs.attempt.replace("{a}", d.attempt).replace("{m}", d.max_attempts);
+      const m = $("#finger-meter");
+      if (d.state === "reading") {  // the finger is seen: say "hold" now; the bar is the image coming in
+        const pct = Math.round(100 * (d.progress || 0));
+        m.className = "w" + Math.min(100, Math.floor(pct / 10) * 10) + " reading";
+        m.parentElement.dataset.progress = String(pct);
+        setState("reading", msgs.hold + " " + msgs.reading + " " + pct + "%", "reading");
+        return;
+      }
+      if (d.state === "lifted_early") { m.className = "w0"; m.parentElement.dataset.progress = "0"; setState("retry", msgs.lifted, "lifted_early"); return; }
       if (d.score !== undefined) {
-        const m = $("#finger-meter");
         m.className = "w" + Math.min(100, Math.round(d.score / 10) * 10) + (d.state === "retry" ? " low" : "");
       }
       if (d.state === "waiting" && d.last_score !== null && d.last_score !== undefined) setState("retry", msgs.retry.replace("{score}", d.last_score) + " " + msgs.place, "waiting");
-      else if (d.state === "waiting") setState("waiting", msgs.place);
+      else if (d.state === "waiting") { m.className = "w0"; setState("waiting", msgs.place); }
       else if (d.state === "retry") {
         const hints = (lang === "en" ? d.hints_en : d.hints_id) || [];
         setState("retry", msgs.retry.replace("{score}", d.score) + " " + (hints.length ? hints[0] + "." : msgs.wipe) + " " + msgs.lift);
@@ -305,7 +357,8 @@
     });
     on("pen.points", (d) => {
       if (d.draft_id !== canvas.dataset.draft) return;
-      draw(d.points); $("#sig-state").textContent = "✎ " + count;
+      draw(d.points);
+      const w = $("#sig-words"); $("#sig-state").textContent = w ? w.content.querySelector('[data-k="writing"]').textContent : "";
       document.querySelectorAll("main .flash").forEach((f) => f.classList.add("hidden"));  // old warning: the pen is writing now
     });
     on("pen.clear", (d) => { if (d.draft_id === canvas.dataset.draft) { ctx.clearRect(0, 0, canvas.width, canvas.height); prev = null; count = 0; } });
@@ -314,6 +367,42 @@
       if (d.state === "error") { errorBanner(d.error); return; }
       deviceBanner(d.state === "device_missing" ? "signature_pad" : null, "capture");
     });
+  }
+
+  /* done screen: the record live (sealed -> sending -> received) and the slip ---------------------- */
+  const done = $("#done");
+  if (done) {
+    const packet = done.dataset.packet;
+    const order = ["sealed", "sending", "received"];
+    const show = (state) => {
+      done.dataset.record = state;
+      const at = order.indexOf(state);
+      $$("#record-track li").forEach((li, i) => { li.classList.toggle("done", at >= 0 && i <= at); li.classList.toggle("now", i === at + 1 && at < 2); });
+      $("#record-rejected").classList.toggle("hidden", state !== "rejected");
+    };
+    show(done.dataset.record);
+    on("sync.*", (d, topic) => {
+      if (!d || d.packet_id !== packet) return;
+      const state = { progress: "sending", done: "received", rejected: "rejected" }[topic.slice(5)];
+      if (state && !(done.dataset.record === "received" && state === "sending")) show(state);
+    });
+    const panel = $("#slip-panel");
+    const slip = (ok, problem) => {
+      if (!panel) return;
+      panel.dataset.printing = "0"; panel.dataset.ok = ok ? "1" : "0"; panel.dataset.problem = problem || "";
+      $("#slip-msg").textContent = ok ? t("slip_printed") : t("slip_" + (problem || "offline"));
+      $("#slip-print").classList.toggle("warn", !ok);
+    };
+    on("slip.printed", (d) => { if (d.packet_id === packet) slip(true, ""); });
+    on("slip.failed", (d) => { if (d.packet_id === packet) slip(false, d.problem); });
+    // fallback: a page opened between two events still catches up
+    setInterval(() => {
+      fetch(done.dataset.stateUrl, { credentials: "same-origin" }).then((r) => r.ok ? r.json() : null).then((j) => {
+        if (!j) return;
+        if (j.record !== done.dataset.record) show(j.record);
+        if (panel && j.slip && !j.printing && panel.dataset.printing === "1") slip(j.slip.ok, j.slip.problem);
+      }).catch(() => {});
+    }, 5000);
   }
 
   connect();

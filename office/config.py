@@ -93,6 +93,8 @@ class AlertsSection:
     """Alert when a status's ``ts`` differs from the time it arrived by more than this."""
     check_interval_s: int = 5
     """How often the time-based rules (offline, stuck, rejected packets) are checked."""
+
+
 @dataclass(frozen=True)
 class ProvisioningSection:
     """What ``jemput provision bundle`` writes into every station's bundle (docs/deployment.md)."""

@@ -377,7 +377,11 @@
     const show = (state) => {
       done.dataset.record = state;
       const at = order.indexOf(state);
-      $$("#record-track li").forEach((li, i) => { li.classList.toggle("done", at >= 0 && i <= at); li.classList.toggle("now", i === at + 1 && at < 2); });
+      // sealed: first step done; sending: the second is under way; received: all done
+      $$("#record-track li").forEach((li, i) => {
+        li.classList.toggle("done", at >= 0 && (i < at || i === at && state !== "sending"));
+        li.classList.toggle("now", state === "sending" && i === 1);
+      });
       $("#record-rejected").classList.toggle("hidden", state !== "rejected");
     };
     show(done.dataset.record);
@@ -395,14 +399,16 @@
     };
     on("slip.printed", (d) => { if (d.packet_id === packet) slip(true, ""); });
     on("slip.failed", (d) => { if (d.packet_id === packet) slip(false, d.problem); });
-    // fallback: a page opened between two events still catches up
-    setInterval(() => {
+    // catch up once the live stream is open (an event may have come before it), then now and then as a fallback
+    const refresh = () => {
       fetch(done.dataset.stateUrl, { credentials: "same-origin" }).then((r) => r.ok ? r.json() : null).then((j) => {
         if (!j) return;
         if (j.record !== done.dataset.record) show(j.record);
         if (panel && j.slip && !j.printing && panel.dataset.printing === "1") slip(j.slip.ok, j.slip.problem);
       }).catch(() => {});
-    }, 5000);
+    };
+    on("sse.open", refresh);
+    setInterval(refresh, 3000);
   }
 
   connect();

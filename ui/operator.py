@@ -36,10 +36,12 @@ def login() -> Any:
 def pin(username: str) -> Any:
     from station.operators import OperatorLocked, WrongPin, authenticate, list_operators
     from station.operators import locked_until as lock_end
+    from ui.unlock import unlockers
 
     with db() as conn:
         op = next((o for o in list_operators(conn) if o.username == username), None)
         until = lock_end(conn, op.id) if op is not None else None
+        can_unlock = bool(op and unlockers(conn, username))
     if op is None:
         abort(404)
     error, locked_until = None, local_time(until) if until else None
@@ -59,7 +61,8 @@ def pin(username: str) -> Any:
             if lang:
                 session["lang"] = lang
             return redirect(url_for("operator.home"))
-    return render_template("pin.html", op=op, error=error, locked_until=locked_until, pin_length=PIN_LENGTH)
+    return render_template("pin.html", op=op, error=error, locked_until=locked_until, pin_length=PIN_LENGTH,
+                           can_unlock=can_unlock)
 
 
 @bp.post("/logout")

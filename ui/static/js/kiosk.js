@@ -184,7 +184,8 @@
       text += " " + t("minutes_left").replace("{m}", p.minutes_left);
     $("#power-banner-text").textContent = text;
     b.classList.toggle("hidden", !text);
-    b.classList.toggle("bad", p.level === "stop" || p.level === "shutdown");
+    const severe = p.level === "stop" || p.level === "shutdown";
+    b.classList.toggle("bad", severe); b.classList.toggle("warn", !severe);
     b.dataset.level = p.level || "";
     b.dataset.onMains = String(p.on_mains);
   }

@@ -11,7 +11,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, s
 from flask_babel import gettext as _
 
 from ui import LANGUAGES, kiosk
-from ui.helpers import audit, current_operator, db, login_required
+from ui.helpers import audit, current_operator, db, desa_name, login_required
 from ui.status import station_status, todays_outbox
 
 bp = Blueprint("operator", __name__)
@@ -123,8 +123,6 @@ def session_open() -> Any:
         kode = request.form.get("kode_desa", "")
         with db() as conn:
             open_session(conn, kode, current_operator())
-        from ui.helpers import desa_name
-
         flash(_("Session opened for %(desa)s.", desa=desa_name(kode)), "ok")
         return redirect(url_for("operator.search"))
     with db() as conn:

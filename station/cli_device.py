@@ -47,7 +47,7 @@ def _write_private(path: Path, data: bytes) -> None:
 
 @click.group("device")
 def device_group() -> None:
-    """Check devices (fingerprint sensor, signature pad, camera, battery)."""
+    """Check devices (fingerprint sensor, signature pad, camera, battery, slip printer)."""
 
 
 @device_group.group("check")
@@ -102,6 +102,37 @@ def check_fingerprint(port: str | None, baudrate: int, out: Path | None, timeout
         if not ok:
             raise click.ClickException("could not encode the image as PNG")
         _write_private(out, buf.tobytes())
+
+
+@check_group.command("printer")
+@click.option("--port", help="Serial port, e.g. /dev/jemput-printer.")
+@click.option("--baudrate", type=int, default=9600, show_default=True)
+@click.option("--simulate", is_flag=True, help="Use the ESC/POS printer emulator on a pseudo-terminal.")
+def check_printer(port: str | None, baudrate: int, simulate: bool) -> None:
+    """Print the slip printer's status (paper, cover) and a test page with a QR code."""
+    from device_drivers.printer import EscPosPrinter, FakeEscPosPrinter
+    from device_drivers.printer import protocol as p
+
+    with contextlib.ExitStack() as stack:
+        fake = None
+        if simulate:
+            fake = stack.enter_context(FakeEscPosPrinter(link_dir=tempfile.mkdtemp(prefix="jemput-check-"),
+                                                         baudrate=baudrate, pace=False))
+            port = fake.port
+        elif not port:
+            raise click.UsageError("--port is required (or use --simulate)")
+        try:
+            printer = stack.enter_context(EscPosPrinter(port, baudrate))
+            state = printer.state()
+            click.echo(f"ready: {state.ready}, paper out: {state.paper_out}, paper near end: "
+                       f"{state.paper_near_end}, cover open: {state.cover_open}")
+            printer.print_document(p.init() + p.align(p.Align.CENTER) + p.text_line("JEMPUT: TES PRINTER")
+                                   + p.qr_code("JEMPUT TEST") + p.feed(3) + p.cut())
+        except DeviceError as exc:
+            raise _unavailable("printer", exc) from exc
+        click.echo("test page printed")
+        if fake is not None and fake.wait_for_slips(1, timeout_s=2.0):
+            click.echo("emulator printed: " + " / ".join(fake.last_slip.lines + fake.last_slip.qr_payloads))
 
 
 @check_group.command("sigpad")

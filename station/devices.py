@@ -48,6 +48,8 @@ REASONS: dict[tuple[str, Health], tuple[str, str]] = {
     ("signature_pad", Health.FAULT): ("Papan tanda tangan bermasalah", "Signature pad is not working properly"),
     ("battery", Health.ABSENT): ("Pemantau baterai tidak terhubung", "Battery monitor is not connected"),
     ("battery", Health.FAULT): ("Pembacaan baterai gagal", "Battery reading failed"),
+    ("printer", Health.ABSENT): ("Printer tidak terhubung", "Printer is not connected"),
+    ("printer", Health.FAULT): ("Printer belum siap (kertas atau penutup)", "Printer is not ready (paper or cover)"),
 }
 
 

@@ -87,7 +87,7 @@ def kiosk() -> KioskContext:
 
 
 def _register(app: Flask) -> None:
-    from ui import camera, events, health, operator, resident, slips
+    from ui import camera, events, health, operator, resident, slips, unlock
     from ui.helpers import init_helpers
 
     init_helpers(app)
@@ -97,6 +97,7 @@ def _register(app: Flask) -> None:
     app.register_blueprint(camera.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(slips.bp)
+    app.register_blueprint(unlock.bp)
     station = app.extensions["jemput"].station
     devices = getattr(station, "devices", None)
     if getattr(devices, "simulator", None) is not None:

@@ -11,7 +11,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, s
 from flask_babel import gettext as _
 
 from ui import LANGUAGES, kiosk
-from ui.helpers import audit, current_operator, db, login_required
+from ui.helpers import audit, current_operator, db, desa_name, login_required
 from ui.status import station_status, todays_outbox
 
 bp = Blueprint("operator", __name__)
@@ -36,10 +36,12 @@ def login() -> Any:
 def pin(username: str) -> Any:
     from station.operators import OperatorLocked, WrongPin, authenticate, list_operators
     from station.operators import locked_until as lock_end
+    from ui.unlock import unlockers
 
     with db() as conn:
         op = next((o for o in list_operators(conn) if o.username == username), None)
         until = lock_end(conn, op.id) if op is not None else None
+        can_unlock = bool(op and unlockers(conn, username))
     if op is None:
         abort(404)
     error, locked_until = None, local_time(until) if until else None
@@ -59,7 +61,8 @@ def pin(username: str) -> Any:
             if lang:
                 session["lang"] = lang
             return redirect(url_for("operator.home"))
-    return render_template("pin.html", op=op, error=error, locked_until=locked_until, pin_length=PIN_LENGTH)
+    return render_template("pin.html", op=op, error=error, locked_until=locked_until, pin_length=PIN_LENGTH,
+                           can_unlock=can_unlock)
 
 
 @bp.post("/logout")
@@ -120,8 +123,6 @@ def session_open() -> Any:
         kode = request.form.get("kode_desa", "")
         with db() as conn:
             open_session(conn, kode, current_operator())
-        from ui.helpers import desa_name
-
         flash(_("Session opened for %(desa)s.", desa=desa_name(kode)), "ok")
         return redirect(url_for("operator.search"))
     with db() as conn:

@@ -106,27 +106,44 @@ class R30xLink:
         if ser is None:
             return False
         original = self.baudrate
-        probe = build_command(Instruction.VFY_PWD, self.password.to_bytes(4, "big"), self.address)
         for rate in [r for r in SEARCH_BAUDRATES if r != original]:
             try:
                 ser.baudrate = rate
-                ser.reset_input_buffer()
-                self._reset_reader()
-                ser.write(probe)
             except (serial.SerialException, OSError, ValueError) as exc:
                 raise self._lost(exc, "searching its baud rate") from exc
-            deadline = time.monotonic() + max(_PROBE_S, 40 * 10 / rate)
-            while (item := self._next_item(deadline)) is not None:
-                if isinstance(item, Frame) and item.pid == PacketId.ACK:
-                    self.baudrate = rate
-                    self._reset_reader()
-                    return True
+            # Two answers in a row: a late reply to something sent at the old rate cannot pass for the part.
+            if self._probe(rate) and self._probe(rate):
+                self.baudrate = rate
+                return True
         try:
             ser.baudrate = original
         except (serial.SerialException, OSError, ValueError) as exc:
             raise self._lost(exc, "searching its baud rate") from exc
         self._reset_reader()
         return False
+
+    def _probe(self, rate: int) -> bool:
+        """One password check at the line's current rate, after the line has gone quiet; True on any ack."""
+        self._drain_quietly(max(0.05, 40 * 10 / rate))
+        try:
+            self._serial.write(build_command(Instruction.VFY_PWD, self.password.to_bytes(4, "big"), self.address))
+        except (serial.SerialException, OSError, ValueError) as exc:
+            raise self._lost(exc, "searching its baud rate") from exc
+        deadline = time.monotonic() + max(_PROBE_S, 40 * 10 / rate)
+        while (item := self._next_item(deadline)) is not None:
+            if isinstance(item, Frame) and item.pid == PacketId.ACK:
+                self._reset_reader()
+                return True
+        self._reset_reader()
+        return False
+
+    def _drain_quietly(self, quiet_s: float) -> None:
+        """Drop whatever is still arriving until the line has been quiet for ``quiet_s`` (at most a second)."""
+        start = last = time.monotonic()
+        while (now := time.monotonic()) - last < quiet_s and now - start < 1.0:
+            if self._read_chunk():
+                last = time.monotonic()
+        self._reset_reader()
 
     def _ensure_open(self) -> bool:
         """Open the port if needed (True if it was opened now). Verifies the password on a fresh link."""

@@ -49,7 +49,7 @@ def test_check_battery_each_kind_simulated(capsys):
 def test_missing_port_is_a_clear_error_not_a_traceback(capsys, tmp_path):
     code, _, err = run(capsys, "check", "sigpad", "--port", str(tmp_path / "nope"), "--seconds", "1")
     assert code == 1
-    assert "Alat tanda tangan tidak terhubung / Signature pad is not connected" in err
+    assert "Papan tanda tangan tidak terhubung / Signature pad is not connected" in err
     assert "Traceback" not in err
     code, _, err = run(capsys, "check", "battery", "--kind", "ina219", "--bus", "97")
     assert code == 1 and "cannot open I2C bus 97" in err
@@ -68,3 +68,11 @@ def test_device_status_from_config(capsys, tmp_path):
     code, out, err = run(capsys, "status", "--config", str(cfg), "--simulate")
     assert code == 0, err
     assert "fingerprint: ok" in out and "signature_pad: ok" in out and "battery: ok" in out
+
+
+def test_check_printer_simulated_and_missing(capsys, tmp_path):
+    code, out, err = run(capsys, "check", "printer", "--simulate")
+    assert code == 0, err
+    assert "paper out: False" in out and "emulator printed: JEMPUT: TES PRINTER / JEMPUT TEST" in out
+    code, _, err = run(capsys, "check", "printer", "--port", str(tmp_path / "nope"))
+    assert code == 1 and "Printer tidak terhubung / Printer is not connected" in err and "Traceback" not in err

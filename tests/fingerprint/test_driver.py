@@ -104,13 +104,18 @@ def test_r307_capture_after_switching_rate_unpaced(make_emulator, make_sensor):
     assert np.array_equal(sensor.capture_image(timeout=2.0), expected_image(256, 288, "good", 5))
 
 
-def test_driver_at_the_wrong_rate_gets_a_timeout_not_garbage(make_emulator, make_sensor):
+def test_driver_at_the_wrong_rate_finds_the_part_and_a_silent_part_is_a_timeout(make_emulator, make_sensor):
     emulator = make_emulator("R307", baudrate=115200)
     sensor = make_sensor(emulator.port, baudrate=57600)
+    sensor.verify_password()  # nothing decodable at 57600: the driver searches the rates
+    assert emulator.garbled_bytes > 0 and sensor.baudrate == 115200
+    silent = make_emulator("R307")
+    for _ in range(12):  # every probe of the search goes unanswered too
+        silent.inject_fault("silence")
+    quiet = make_sensor(silent.port)
     with pytest.raises(DeviceTimeout) as info:
-        sensor.verify_password()
-    assert info.value.port == emulator.port and "password" in info.value.expected
-    assert emulator.garbled_bytes > 0
+        quiet.verify_password()
+    assert info.value.port == silent.port and "password" in info.value.expected and quiet.baudrate == 57600
 
 
 @pytest.mark.parametrize("size", [32, 64, 256])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from playwright.sync_api import expect
@@ -86,3 +87,33 @@ def reach_fingers(page: Any, base: str, station: Any, nik: str | None = None) ->
     page.wait_for_url("**/fingerprints")
     expect(page.locator("#finger-state")).to_have_attribute("data-state", "waiting")
     return page.locator("#fingers").get_attribute("data-draft")
+
+
+def assert_inside(page: Any, targets: str, container: str) -> None:
+    """Every element matching ``targets`` lies wholly inside ``container``'s box (nothing clipped by a dialog)."""
+    clipped = page.evaluate("""([targets, container]) => {
+      const box = document.querySelector(container).getBoundingClientRect();
+      return Array.from(document.querySelectorAll(targets)).filter((el) => {
+        const r = el.getBoundingClientRect();
+        return r.width > 0 && (r.left < box.left - 0.5 || r.right > box.right + 0.5 || r.top < box.top - 0.5
+                               || r.bottom > box.bottom + 0.5);
+      }).map((el) => el.id || el.textContent.trim().slice(0, 20));
+    }""", [targets, container])
+    assert not clipped, f"clipped by {container}: {clipped}"
+
+
+def time_to_power_banner(page: Any, action: Any) -> float:
+    """Milliseconds from ``action()`` (e.g. cutting mains) to the power banner showing, timed in the page."""
+    page.evaluate("""() => {
+      window.__bannerAt = null;
+      const b = document.querySelector('#power-banner');
+      new MutationObserver(() => { if (!b.classList.contains('hidden') && window.__bannerAt === null)
+        window.__bannerAt = performance.now(); }).observe(b, {attributes: true});
+    }""")
+    start = page.evaluate("performance.now()")
+    action()
+    deadline = time.monotonic() + 10
+    while (shown := page.evaluate("window.__bannerAt")) is None:  # wait_for_function would need unsafe-eval
+        assert time.monotonic() < deadline, "the power banner never showed"
+        page.wait_for_timeout(50)
+    return shown - start

@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from device_drivers.fingerprint.synthetic import synthetic_fingerprint
 from station.fingers import CAPTURE_ORDER, Finger
-from tests.ui.kiosk_steps import check_layout, reach_fingers, tap_digits
+from tests.ui.kiosk_steps import assert_inside, check_layout, reach_fingers, tap_digits, time_to_power_banner
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 FIRST, SECOND = CAPTURE_ORDER[0], CAPTURE_ORDER[1]
@@ -66,6 +66,12 @@ def test_exception_needs_the_operator_pin(kiosk: Any, station: Any, page: Any, s
     draft_id = reach_fingers(page, kiosk.url, station)
 
     page.locator("#exception-open").click()
+    # no reason is chosen for the operator: a PIN alone must not record "amputated"
+    assert page.locator("#exception-form input[name=reason]:checked").count() == 0
+    tap_digits(page, station.demo.pin, "#exception-form")
+    page.locator("#exception-ok").click()
+    assert page.url.endswith("/fingerprints") and finger_info(station, draft_id, FIRST) == {}
+    page.locator("#exception-form [data-key='clear']").click()
     page.locator("label.btn:has(input[value='bandaged'])").click()
     tap_digits(page, "999999", "#exception-form")
     page.locator("#exception-ok").click()
@@ -76,6 +82,7 @@ def test_exception_needs_the_operator_pin(kiosk: Any, station: Any, page: Any, s
     page.locator("label.btn:has(input[value='amputated'])").click()
     tap_digits(page, station.demo.pin, "#exception-form")
     check_layout(page, "exception modal")
+    assert_inside(page, "#exception-form [data-key], #exception-form label.btn, #exception-ok", "#exception-form")
     shots(page, "21-finger-exception")
     page.locator("#exception-ok").click()
     expect(page.locator("#fingers")).to_have_attribute("data-current", SECOND.code)
@@ -98,7 +105,12 @@ def test_unplugged_sensor_says_so_and_the_step_continues_after_replug(kiosk: Any
     expect(banner).to_be_visible()
     expect(banner).to_contain_text("Sensor sidik jari tidak tersambung")
     expect(page.locator("#finger-state")).to_have_attribute("data-state", "device_missing")
+    sim.battery.set_percent(15)
+    sim.cut_mains()
+    expect(page.locator("#power-banner")).to_contain_text("Baterai lemah")
+    check_layout(page, "fingers with the sensor and the battery banners")
     shots(page, "22-sensor-unplugged")
+    sim.restore_mains()
     sim.place_finger("good")  # a finger on an unplugged sensor is not captured
     page.wait_for_timeout(500)
     assert finger_info(station, draft_id, FIRST) == {}
@@ -176,7 +188,18 @@ def test_camera_and_signature_pad_unplugged_mid_step(kiosk: Any, station: Any, p
     expect(page.locator("#hints li.fail")).to_be_visible()
     sim.unplug("camera")
     expect(page.locator("#device-banner")).to_contain_text("Kamera tidak berfungsi")
+    # no frozen frame and no old checks while the camera is away
+    expect(page.locator("#camera-off")).to_be_visible()
+    expect(page.locator("#preview")).to_be_hidden()
+    assert page.locator("#hints li").count() == 0
+    waited_ms = time_to_power_banner(page, sim.cut_mains)
+    assert waited_ms < 2000, f"mains-loss banner after {waited_ms:.0f} ms"
+    expect(page.locator("#power-banner")).to_contain_text("Listrik padam")
+    expect(page.locator("#power-banner")).to_contain_text("menit")
+    check_layout(page, "photo with the camera and the mains banners")
     shots(page, "25-camera-unplugged")
+    sim.restore_mains()
+    expect(page.locator("#power-banner")).to_be_hidden(timeout=10_000)
     sim.replug("camera")
     sim.set_scene("portrait")
     wait_photo_captured(page)
@@ -191,6 +214,10 @@ def test_camera_and_signature_pad_unplugged_mid_step(kiosk: Any, station: Any, p
 
     sim.unplug("signature_pad")
     expect(page.locator("#device-banner")).to_contain_text("Papan tanda tangan tidak tersambung")
+    sim.cut_mains()
+    expect(page.locator("#power-banner")).to_be_visible(timeout=10_000)
+    check_layout(page, "signature with the pad and the mains banners")
+    sim.restore_mains()
     sim.replug("signature_pad")
     expect(page.locator("#device-banner")).to_be_hidden(timeout=15_000)
     sim.sign()

@@ -113,6 +113,9 @@ def test_full_enrollment_ends_sealed_in_outbox(kiosk: Any, station: Any, page: A
     page.wait_for_url("**/photo")
 
     expect(page.locator("#hints li.fail[data-check='one_face']")).to_be_visible()
+    main_hint = page.locator("#hints li.main svg.hint-pic")  # the check that matters most, as a big picture
+    expect(main_hint).to_be_visible()
+    assert main_hint.bounding_box()["width"] >= 96
     expect(page.locator("#preview")).to_have_js_property("complete", True)
     shots(page, "08-photo-hints")
     check_layout(page, "photo")

@@ -40,6 +40,41 @@ def test_five_wrong_pins_lock_the_operator_and_say_until_when(kiosk: Any, statio
     with station.db_lock:
         actions = [r[0] for r in station.conn.execute("SELECT action FROM audit_log ORDER BY seq")]
     assert actions.count("login_wrong_pin") == 5 and "operator_locked" in actions
+    page.goto(base + "/login/demo")
+    expect(page.locator("#unlock-help")).to_contain_text("jemput operator unlock demo")  # no other supervisor
+    expect(page.locator("#unlock-open")).to_have_count(0)
+
+
+def test_a_supervisor_unlocks_a_locked_operator_at_the_kiosk(kiosk: Any, station: Any, page: Any,
+                                                            shots: Any) -> None:
+    from station.operators import add_operator
+
+    with station.db_lock:
+        add_operator(station.conn, "ani", "Ani Supervisor", "246810", role="supervisor")
+    base = kiosk.url
+    page.goto(base + "/login/demo")
+    for _ in range(5):
+        tap_digits(page, "000000")
+    expect(page.locator("#locked")).to_be_visible()
+    expect(page.locator("#unlock-help")).to_contain_text("supervisor")
+    shots(page, "31-pin-locked")
+    page.locator("#unlock-open").click()
+    page.wait_for_url("**/unlock")
+    expect(page.locator("input[name=supervisor][value=ani]")).to_be_checked()  # the only other supervisor
+    tap_digits(page, "111111", "#unlock-form")
+    page.locator("#unlock-ok").click()
+    expect(page.locator("#unlock-error")).to_contain_text("PIN salah")
+    check_layout(page, "unlock")
+    shots(page, "32-unlock")
+    tap_digits(page, "246810", "#unlock-form")
+    page.locator("#unlock-ok").click()
+    page.wait_for_url(base + "/login/demo")
+    expect(page.locator(".flash.ok")).to_contain_text("tidak terkunci lagi")
+    tap_digits(page, station.demo.pin)
+    page.wait_for_url(base + "/")
+    with station.db_lock:
+        row = station.conn.execute("SELECT actor FROM audit_log WHERE action = 'operator_unlocked'").fetchone()
+    assert row[0] == "ani"
 
 
 def test_idle_operator_is_logged_out_and_the_draft_stays(kiosk: Any, station: Any, page: Any) -> None:

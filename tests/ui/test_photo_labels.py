@@ -20,3 +20,14 @@ def test_every_photo_check_has_a_label():
         camera.close()
     assert len(names) >= 7
     assert names <= labels, f"no label for {sorted(names - labels)}"
+
+
+def test_every_photo_hint_has_a_picture():
+    from station.quality.photo import HINTS
+
+    pictures = Path(__file__).parents[2] / "ui" / "templates" / "enroll" / "_hint_pictures.html"
+    drawn = set(re.findall(r'key == "(\w+)"', pictures.read_text(encoding="utf-8")))
+    listed = set(re.findall(r'"(\w+)"', TEMPLATE.read_text(encoding="utf-8").split('id="hint-pics"')[1]
+                            .split("</template>")[0]))
+    assert set(HINTS) <= drawn, f"no picture for {sorted(set(HINTS) - drawn)}"
+    assert set(HINTS) <= listed, f"photo.html does not offer {sorted(set(HINTS) - listed)}"

@@ -184,7 +184,8 @@
       text += " " + t("minutes_left").replace("{m}", p.minutes_left);
     $("#power-banner-text").textContent = text;
     b.classList.toggle("hidden", !text);
-    b.classList.toggle("bad", p.level === "stop" || p.level === "shutdown");
+    const severe = p.level === "stop" || p.level === "shutdown";
+    b.classList.toggle("bad", severe); b.classList.toggle("warn", !severe);
     b.dataset.level = p.level || "";
     b.dataset.onMains = String(p.on_mains);
   }
@@ -377,7 +378,11 @@
     const show = (state) => {
       done.dataset.record = state;
       const at = order.indexOf(state);
-      $$("#record-track li").forEach((li, i) => { li.classList.toggle("done", at >= 0 && i <= at); li.classList.toggle("now", i === at + 1 && at < 2); });
+      // sealed: first step done; sending: the second is under way; received: all done
+      $$("#record-track li").forEach((li, i) => {
+        li.classList.toggle("done", at >= 0 && (i < at || i === at && state !== "sending"));
+        li.classList.toggle("now", state === "sending" && i === 1);
+      });
       $("#record-rejected").classList.toggle("hidden", state !== "rejected");
     };
     show(done.dataset.record);
@@ -395,14 +400,16 @@
     };
     on("slip.printed", (d) => { if (d.packet_id === packet) slip(true, ""); });
     on("slip.failed", (d) => { if (d.packet_id === packet) slip(false, d.problem); });
-    // fallback: a page opened between two events still catches up
-    setInterval(() => {
+    // catch up once the live stream is open (an event may have come before it), then now and then as a fallback
+    const refresh = () => {
       fetch(done.dataset.stateUrl, { credentials: "same-origin" }).then((r) => r.ok ? r.json() : null).then((j) => {
         if (!j) return;
         if (j.record !== done.dataset.record) show(j.record);
         if (panel && j.slip && !j.printing && panel.dataset.printing === "1") slip(j.slip.ok, j.slip.problem);
       }).catch(() => {});
-    }, 5000);
+    };
+    on("sse.open", refresh);
+    setInterval(refresh, 3000);
   }
 
   connect();

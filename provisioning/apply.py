@@ -37,13 +37,17 @@ from provisioning.system_files import (
 from provisioning.users import ensure_accounts
 from station import keys, store
 from station.config import Config, config_from_dict, load_config
-from station.errors import ConfigError
+from station.errors import ConfigError, JemputError
 from station.operators import install_hashed_operators
 from station.roster import import_roster
 
 ROSTER_META = "provisioned_roster_sha256"
 DESA_META = "provisioned_desa"
 BUNDLE_META = "provisioned_bundle"
+
+
+class ApplyError(JemputError):
+    """The bundle cannot be installed here (not its content: the place); nothing was written."""
 
 
 @dataclass
@@ -140,6 +144,8 @@ def station_config_dict(payload: dict[str, Any], layout: L.Layout) -> dict[str, 
 
 def apply_bundle(data: bytes, passphrase: str, layout: L.Layout, *, office_key: str | None = None,
                  district: str | None = None, now: datetime | None = None) -> ApplyReport:
+    if layout.is_live_system and os.geteuid() != 0:
+        raise ApplyError("installing on this system needs root: run it with sudo (or give --root DIR)")
     verified = verify_bundle(data, passphrase, layout, office_key=office_key, district=district, now=now)
     payload = verified.payload
     report = ApplyReport(verified.bundle.station, verified.bundle.district, notes=list(verified.notes))

@@ -107,7 +107,11 @@ def verify_bundle(data: bytes, passphrase: str, layout: L.Layout, *, office_key:
     except CertificateError as exc:
         raise BundleRefused(RefusalKind.CERTIFICATE, f"{exc}. Nothing was installed.") from None
     _check_station_key(payload, layout)
-    config = config_from_dict(station_config_dict(payload, layout), source=layout.host(L.CONFIG_FILE))
+    try:
+        config = config_from_dict(station_config_dict(payload, layout), source=layout.host(L.CONFIG_FILE))
+    except ConfigError as exc:
+        raise BundleRefused(RefusalKind.CONTENT, f"the bundle's station config is not valid here ({exc}). "
+                                                 "Nothing was installed.") from None
     if current is not None and current.station.id != bundle.station:
         pending = _pending_records(layout)
         if pending:
@@ -118,9 +122,17 @@ def verify_bundle(data: bytes, passphrase: str, layout: L.Layout, *, office_key:
 
 
 def _check_station_key(payload: dict[str, Any], layout: L.Layout) -> None:
-    if payload["station_key_pem"] is not None:
-        return
     path = layout.host(L.STATION_KEY)
+    if payload["station_key_pem"] is not None:
+        if path.exists() and path.read_text(encoding="ascii", errors="replace") != payload["station_key_pem"]:
+            pending = _pending_records(layout)
+            if pending:
+                raise BundleRefused(RefusalKind.CONTENT, f"this bundle replaces the station key, but the card holds "
+                                                         f"{pending} unsent record(s) signed with the old one: the "
+                                                         "office would refuse them. Upload them first, or ask for a "
+                                                         "re-provisioning bundle that keeps the key. Nothing was "
+                                                         "installed.")
+        return
     try:
         installed = keys.public_key_b64(keys.load_signing_key(path))
     except keys.KeyMaterialError:

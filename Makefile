@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint bench system-deps-test system-deps-demo clean
+.PHONY: demo test lint bench system-deps-test system-deps-demo clean arm64-check
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,9 @@ test: system-deps-test $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+arm64-check: system-deps-test $(STAMP)
+	bash scripts/arm64-check.sh
 
 bench: $(STAMP)
 	for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -37,13 +37,17 @@ from provisioning.system_files import (
 from provisioning.users import ensure_accounts
 from station import keys, store
 from station.config import Config, config_from_dict, load_config
-from station.errors import ConfigError
+from station.errors import ConfigError, JemputError
 from station.operators import install_hashed_operators
 from station.roster import import_roster
 
 ROSTER_META = "provisioned_roster_sha256"
 DESA_META = "provisioned_desa"
 BUNDLE_META = "provisioned_bundle"
+
+
+class ApplyError(JemputError):
+    """The bundle cannot be installed here (not its content: the place); nothing was written."""
 
 
 @dataclass
@@ -103,7 +107,11 @@ def verify_bundle(data: bytes, passphrase: str, layout: L.Layout, *, office_key:
     except CertificateError as exc:
         raise BundleRefused(RefusalKind.CERTIFICATE, f"{exc}. Nothing was installed.") from None
     _check_station_key(payload, layout)
-    config = config_from_dict(station_config_dict(payload, layout), source=layout.host(L.CONFIG_FILE))
+    try:
+        config = config_from_dict(station_config_dict(payload, layout), source=layout.host(L.CONFIG_FILE))
+    except ConfigError as exc:
+        raise BundleRefused(RefusalKind.CONTENT, f"the bundle's station config is not valid here ({exc}). "
+                                                 "Nothing was installed.") from None
     if current is not None and current.station.id != bundle.station:
         pending = _pending_records(layout)
         if pending:
@@ -114,9 +122,17 @@ def verify_bundle(data: bytes, passphrase: str, layout: L.Layout, *, office_key:
 
 
 def _check_station_key(payload: dict[str, Any], layout: L.Layout) -> None:
-    if payload["station_key_pem"] is not None:
-        return
     path = layout.host(L.STATION_KEY)
+    if payload["station_key_pem"] is not None:
+        if path.exists() and path.read_text(encoding="ascii", errors="replace") != payload["station_key_pem"]:
+            pending = _pending_records(layout)
+            if pending:
+                raise BundleRefused(RefusalKind.CONTENT, f"this bundle replaces the station key, but the card holds "
+                                                         f"{pending} unsent record(s) signed with the old one: the "
+                                                         "office would refuse them. Upload them first, or ask for a "
+                                                         "re-provisioning bundle that keeps the key. Nothing was "
+                                                         "installed.")
+        return
     try:
         installed = keys.public_key_b64(keys.load_signing_key(path))
     except keys.KeyMaterialError:
@@ -140,6 +156,8 @@ def station_config_dict(payload: dict[str, Any], layout: L.Layout) -> dict[str, 
 
 def apply_bundle(data: bytes, passphrase: str, layout: L.Layout, *, office_key: str | None = None,
                  district: str | None = None, now: datetime | None = None) -> ApplyReport:
+    if layout.is_live_system and os.geteuid() != 0:
+        raise ApplyError("installing on this system needs root: run it with sudo (or give --root DIR)")
     verified = verify_bundle(data, passphrase, layout, office_key=office_key, district=district, now=now)
     payload = verified.payload
     report = ApplyReport(verified.bundle.station, verified.bundle.district, notes=list(verified.notes))

@@ -66,7 +66,7 @@ rm -rf "$WORK/project-wheel"
   || { cat "$WORK/project-wheel.log" >&2; fail "cannot build the project wheel"; }
 PROJECT_WHEEL=$(ls "$WORK"/project-wheel/jemput-*.whl)
 
-check_suite() {
+prepare_suite() {
   local suite=$1 pyver glibc_minor
   case "$suite" in
     bookworm) pyver=3.11; glibc_minor=36 ;;
@@ -104,13 +104,18 @@ check_suite() {
                  --abi "$abi" --abi abi3 --abi none)
   mkdir -p "$wheels"
   local req bad=()
-  for req in "${RUNTIME_REQS[@]}" "${TEST_REQS[@]}"; do
-    if ! "$HOST_PY" -m pip download -q --disable-pip-version-check --dest "$wheels" "${pipargs[@]}" "$req" \
-        >"$wheels/last.log" 2>&1; then
-      bad+=("$req")
-      grep -E "ERROR|No matching" "$wheels/last.log" | head -3 >&2 || true
-    fi
-  done
+  # One resolution for everything (fast); only when it fails, one per requirement, to name the culprit.
+  if ! "$HOST_PY" -m pip download -q --disable-pip-version-check --dest "$wheels" "${pipargs[@]}" \
+      "${RUNTIME_REQS[@]}" "${TEST_REQS[@]}" >"$wheels/all.log" 2>&1; then
+    for req in "${RUNTIME_REQS[@]}" "${TEST_REQS[@]}"; do
+      if ! "$HOST_PY" -m pip download -q --disable-pip-version-check --dest "$wheels" "${pipargs[@]}" "$req" \
+          >"$wheels/last.log" 2>&1; then
+        bad+=("$req")
+        grep -E "ERROR|No matching" "$wheels/last.log" | head -3 >&2 || true
+      fi
+    done
+    [ ${#bad[@]} -gt 0 ] || { cat "$wheels/all.log" >&2; bad=("(together; see above)"); }
+  fi
   [ ${#bad[@]} -eq 0 ] || fail "$suite: no aarch64 wheel (Python $pyver) for: ${bad[*]}"
   rm -rf "$site"
   "$HOST_PY" -m pip install -q --disable-pip-version-check --no-index --find-links "$wheels" --target "$site" \
@@ -118,6 +123,20 @@ check_suite() {
     || { cat "$wheels/install.log" >&2; fail "$suite: installing the aarch64 wheels failed"; }
   "$HOST_PY" -m pip install -q --disable-pip-version-check --no-deps --target "$site" "$PROJECT_WHEEL" \
     >>"$wheels/install.log" 2>&1 || fail "$suite: installing the project wheel failed"
+
+}
+
+run_suite() {
+  local suite=$1 pyver glibc_minor
+  case "$suite" in
+    bookworm) pyver=3.11; glibc_minor=36 ;;
+    trixie) pyver=3.13; glibc_minor=41 ;;
+    *) fail "unknown suite $suite (bookworm or trixie)" ;;
+  esac
+  local root="$WORK/$suite-root" site="$WORK/$suite-site" wheels="$WORK/$suite-wheels"
+  local abi="cp${pyver/./}"
+
+  local py="$root/usr/bin/python$pyver"
 
   # The Pi 4's core. qemu's default "max" CPU emulates pointer authentication with the slow QARMA cipher, and
   # Trixie's arm64 builds use it in every function (branch protection): ten times slower for nothing.
@@ -189,6 +208,18 @@ EOF
   say "$suite: OK (health endpoint answered after $((i / 2)) s; clean exit on SIGTERM)"
 }
 
+# Downloads (userlands, wheels) for all releases at once: they wait on the network, not on the CPU.
+pids=()
 for suite in "${SUITES[@]}"; do
-  check_suite "$suite"
+  prepare_suite "$suite" >"$WORK/$suite-prepare.log" 2>&1 &
+  pids+=($!)
+done
+for i in "${!pids[@]}"; do
+  rc=0
+  wait "${pids[$i]}" || rc=$?
+  cat "$WORK/${SUITES[$i]}-prepare.log"
+  [ "$rc" -eq 0 ] || fail "${SUITES[$i]}: preparing the userland and wheels failed (above)"
+done
+for suite in "${SUITES[@]}"; do
+  run_suite "$suite"
 done

@@ -3,7 +3,7 @@
 # Usage: scripts/install-system-deps.sh [test|demo]
 set -euo pipefail
 want=(python3 python3-venv mosquitto)
-[ "${1:-test}" = test ] && want+=(chromium fonts-dejavu-core postgresql)
+[ "${1:-test}" = test ] && want+=(chromium fonts-dejavu-core postgresql systemd qemu-user-static mmdebstrap)
 missing=()
 for pkg in "${want[@]}"; do
   case "$pkg" in
@@ -12,6 +12,9 @@ for pkg in "${want[@]}"; do
     mosquitto) command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing+=("$pkg") ;;
     chromium) [ -x /usr/bin/chromium ] || missing+=("$pkg") ;;
     postgresql) ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=("$pkg") ;;
+    systemd) command -v systemd-analyze >/dev/null || missing+=("$pkg") ;;   # offline unit checks in the tests
+    qemu-user-static) command -v qemu-aarch64-static >/dev/null || missing+=("$pkg") ;;   # scripts/arm64-check.sh
+    mmdebstrap) command -v mmdebstrap >/dev/null || missing+=("$pkg") ;;
     *) dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg") ;;
   esac
 done

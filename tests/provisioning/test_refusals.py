@@ -107,3 +107,16 @@ def test_expired_certificate_is_refused(prov_office, root_image, tmp_path, capsy
     # the same bundle within its lifetime installs
     report = apply_bundle(bundle.read_bytes(), "kapuas hulu 2026", Layout(root_image))
     assert report.changed and report.station == "kph-07"
+
+
+def test_a_new_key_is_refused_while_records_signed_with_the_old_one_wait(prov_office, bundle, root_image, tmp_path,
+                                                                        capsys) -> None:
+    from prov_helpers import queue_station_packets
+
+    assert cli_apply(bundle, root_image, prov_office.files / "passphrase") == 0
+    queue_station_packets(prov_office, root_image, 1)
+    replaced = prov_office.bundle(tmp_path / "new-key.jpb", "--reprovision", "--new-key")
+    capsys.readouterr()
+    before = tree_state(root_image)
+    assert cli_apply(replaced, root_image, prov_office.files / "passphrase") == 1
+    assert_refused(capsys, root_image, before, "replaces the station key", "1 unsent record")

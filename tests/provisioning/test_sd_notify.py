@@ -97,7 +97,7 @@ def test_station_run_is_ready_after_the_kiosk_answers_then_pings(tmp_path: Path)
     assert subprocess.run([sys.executable, "-m", "station.cli", "station", "init", "--config", str(config_file)],
                           capture_output=True, timeout=60).returncode == 0
     listener = NotifySocket(tmp_path, abstract=True)
-    env = {**os.environ, "NOTIFY_SOCKET": listener.env, "WATCHDOG_USEC": "1000000"}
+    env = {**os.environ, "NOTIFY_SOCKET": listener.env, "WATCHDOG_USEC": "2000000"}
     proc = subprocess.Popen([sys.executable, "-m", "station.cli", "station", "run", "--config", str(config_file),
                              "--simulate"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -105,9 +105,9 @@ def test_station_run_is_ready_after_the_kiosk_answers_then_pings(tmp_path: Path)
         # READY came only once the kiosk answers: it answers now
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
             assert response.status == 200
-        pings = [t for t, m in listener.messages(3.0) if m == "WATCHDOG=1"]
-        assert len(pings) >= 4                                   # every 0.5 s (half of WATCHDOG_USEC)
-        assert max(b - a for a, b in zip(pings, pings[1:])) < 1.0
+        pings = [t for t, m in listener.messages(4.0) if m == "WATCHDOG=1"]
+        assert len(pings) >= 3                                   # every 1 s: half of WATCHDOG_USEC
+        assert max(b - a for a, b in zip(pings, pings[1:], strict=False)) < 2.0   # never as late as systemd's limit
         proc.send_signal(signal.SIGTERM)
         listener.wait_for("STOPPING=1", 30)
         assert proc.wait(timeout=30) == 0

@@ -100,3 +100,10 @@ def test_station_unit_contract() -> None:
     session = (REPO / "systemd/kiosk-session").read_text()
     for flag in ("--kiosk", "--disable-pinch", "--overscroll-history-navigation=0", "healthz", "wlr-randr"):
         assert flag in session, flag
+
+
+@pytest.mark.parametrize("script", ["systemd/kiosk-session", "scripts/arm64-check.sh", ".ci/run"])
+def test_shell_scripts_parse(script: str) -> None:
+    shell = "sh" if script.startswith("systemd/") else "bash"
+    done = subprocess.run([shell, "-n", str(REPO / script)], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr

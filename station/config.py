@@ -307,8 +307,8 @@ def _check_office(config: Config, fail: Any) -> None:
 
 def _check_mqtt(config: Config, fail: Any) -> None:
     m = config.mqtt
-    if not 5 <= m.keepalive <= 65535:
-        fail("mqtt.keepalive", "must be 5-65535 seconds")
+    if not 1 <= m.keepalive <= 65535:
+        fail("mqtt.keepalive", "must be 1-65535 seconds")
     if m.status_interval_s < 1:
         fail("mqtt.status_interval_s", "must be at least 1 second")
     if m.tls and m.host:

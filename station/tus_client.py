@@ -21,6 +21,8 @@ from urllib.parse import urljoin, urlsplit
 
 TUS_VERSION = "1.0.0"
 OFFSET_CONTENT_TYPE = "application/offset+octet-stream"
+NOTSENT_LOWAT_BYTES = 16 * 1024
+"""Unsent bytes the kernel may queue: ``body_bytes_sent`` stays close to what left, a stop or a cut strands little."""
 MAX_RESPONSE_BYTES = 256 * 1024
 """A receipt is under 1 KB; a captive portal's page is not read past this."""
 
@@ -146,6 +148,8 @@ class TusClient:
             try:
                 self._conn.connect()
                 self._conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                if hasattr(socket, "TCP_NOTSENT_LOWAT"):   # Linux: little unsent data waits in the kernel
+                    self._conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT, NOTSENT_LOWAT_BYTES)
             except OSError as exc:
                 self.close()
                 raise LinkError(f"connect {self._host}:{self._port}: {exc}") from exc

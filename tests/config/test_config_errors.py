@@ -71,7 +71,7 @@ OFFICE = '[office]\ndistrict = "6106"\ndata_dir = "{data}"\n'
     ('[mqtt]\nhost = "127.0.0.1"\ntls = true\n', "mqtt.cert"),
     ('[mqtt]\nhost = "127.0.0.1"\ntls = true\ncert = "/nonexistent/c.pem"\nkey = "/nonexistent/c.key"\n',
      "mqtt.cert"),
-    ('[mqtt]\nkeepalive = 1\n', "mqtt.keepalive"),
+    ('[mqtt]\nkeepalive = 0\n', "mqtt.keepalive"),
     ('upload_expiry_hours = 0\n', "office.upload_expiry_hours"),
     ('host = ""\n', "office.host"),
 ])

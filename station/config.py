@@ -65,6 +65,8 @@ class OfficeSection:
     """The office's Ed25519 public key (base64, raw 32 bytes): checks receipts and MQTT commands."""
     token: str = ""
     """Bearer token for uploads, or ``@/path/to/file`` to read it from a 0600 file."""
+    ca: Path | None = None
+    """CA certificate(s) (PEM) the office's HTTPS certificate must chain to; none = the system's CAs."""
 
 
 @dataclass(frozen=True)
@@ -292,6 +294,8 @@ def _check_office(config: Config, fail: Any) -> None:
                 raise ValueError
         except (binascii.Error, ValueError):
             fail("office.verify_key", "must be the office's Ed25519 public key: base64 of 32 bytes")
+    if o.ca is not None and not _readable(o.ca):
+        fail("office.ca", f"names {o.ca}, which is not a readable file")
     if o.token.startswith("@"):
         path = Path(o.token[1:])
         try:

@@ -87,7 +87,7 @@ class Uploader:
                  bus: EventBus | None = None, power_policy: Any = None, can_sync: Callable[[], bool] | None = None,
                  chunk: ChunkPolicy | None = None, chunk_bytes: int | None = None, timeout_s: float = 20.0,
                  backoff_base_s: float = 2.0, backoff_max_s: float = 300.0, idle_poll_s: float = 60.0,
-                 rng: random.Random | None = None, station_id: str | None = None) -> None:
+                 rng: random.Random | None = None, station_id: str | None = None, ca_file: str | None = None) -> None:
         self.outbox = outbox
         self._station_id = station_id
         self._key = (office_verify_key if isinstance(office_verify_key, Ed25519PublicKey)
@@ -98,7 +98,8 @@ class Uploader:
         self._sizer = ChunkSizer(self.chunk)
         self._stop = threading.Event()
         self._trigger = threading.Event()
-        self.client = TusClient(office_url, token, timeout_s=timeout_s, should_stop=self._stop.is_set)
+        self.client = TusClient(office_url, token, timeout_s=timeout_s, should_stop=self._stop.is_set,
+                                ca_file=ca_file)
         self._backoff = (backoff_base_s, backoff_max_s)
         self._idle_poll_s = idle_poll_s
         self._rng = rng or random.Random()

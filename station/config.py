@@ -164,10 +164,14 @@ class Config:
         token = self.office.token
         if token.startswith("@"):
             try:
-                return Path(token[1:]).read_text(encoding="utf-8").strip()
+                text = Path(token[1:]).read_text(encoding="utf-8").strip()
             except OSError as exc:
                 raise ConfigError(f"{self.source or '<config>'}: key 'office.token' names {token[1:]}, which "
                                   f"cannot be read: {exc.strerror}") from None
+            if not text:
+                raise ConfigError(f"{self.source or '<config>'}: key 'office.token' names {token[1:]}, which "
+                                  "is empty")
+            return text
         return token
 
 
@@ -261,7 +265,7 @@ def _check_values(config: Config, where: str) -> None:
         fail("ui.host", "must be an address to bind, e.g. '127.0.0.1'")
     if config.ui.language not in ("id", "en"):
         fail("ui.language", "must be 'id' or 'en'")
-    in_range("ui.idle_logout_s", config.ui.idle_logout_s, 10, 86400)
+    in_range("ui.idle_logout_s", config.ui.idle_logout_s, 1, 86400)
     for key, port in (("ui.port", config.ui.port), ("mqtt.port", config.mqtt.port),
                       ("devices.battery.pisugar_port", config.devices.battery.pisugar_port)):
         if not 0 < port < 65536:
@@ -296,15 +300,10 @@ def _check_office(config: Config, fail: Any) -> None:
             fail("office.verify_key", "must be the office's Ed25519 public key: base64 of 32 bytes")
     if o.ca is not None and not _readable(o.ca):
         fail("office.ca", f"names {o.ca}, which is not a readable file")
-    if o.token.startswith("@"):
-        path = Path(o.token[1:])
-        try:
-            text = path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            fail("office.token", f"names {path}, which cannot be read: {exc.strerror}")
-        else:
-            if not text:
-                fail("office.token", f"names {path}, which is empty")
+    if o.token.startswith("@") and Path(o.token[1:]).exists():
+        # A missing file may still be on its way (provisioning writes it after the config): the uploader's
+        # ``office_token()`` refuses it at start-up. One that is there must be readable and hold a token.
+        config.office_token()
     elif o.token != o.token.strip() or any(c.isspace() for c in o.token):
         fail("office.token", "must not contain spaces (give '@/path/to/file' to read it from a file)")
 

@@ -198,8 +198,8 @@ def _check_values(config: OfficeConfig, where: str) -> None:
         fail("office.upload_expiry_hours", "must be 1-2160")
     if o.database_url and "://" not in o.database_url:
         fail("office.database_url", "must be an SQLAlchemy URL such as 'postgresql+psycopg://user@host/db'")
-    if not 5 <= m.keepalive <= 65535:
-        fail("mqtt.keepalive", "must be 5-65535 seconds")
+    if not 1 <= m.keepalive <= 65535:
+        fail("mqtt.keepalive", "must be 1-65535 seconds")
     if m.host and m.tls:
         for key, value in (("mqtt.cert", m.cert), ("mqtt.key", m.key)):
             if value is None:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request, url_for
 from sqlalchemy import Engine
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import ClientDisconnected, HTTPException
 
 from office import db
 from office.config import OfficeConfig
@@ -47,7 +47,8 @@ TUS_EXTENSIONS = "creation,termination,expiration"
 OFFSET_CONTENT_TYPE = "application/offset+octet-stream"
 MAX_OPEN_UPLOADS_PER_STATION = 16
 MAX_METADATA_CHARS = 4096
-CHUNK_BYTES = 64 * 1024
+CHUNK_BYTES = 16 * 1024
+"""Body read size: small, so a cut loses at most this much besides what the network itself dropped."""
 _UPLOAD_ID_RE = re.compile(r"[0-9a-f]{32}")
 _PACKET_ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
@@ -205,7 +206,7 @@ def create() -> Response:
         response.headers.update(_receipt_headers(stored))
         return response  # 200: already received, nothing to upload
     expire_uploads_now_and_then(ctx)
-    _prune_open_uploads(ctx, station.id)
+    _prune_open_uploads(ctx, station.id, meta["packet_id"])
     upload_id = uuid.uuid4().hex
     create_staging(ctx, upload_id)
     db.create_upload(ctx.engine, upload_id=upload_id, station_id=station.id, packet_id=meta["packet_id"],
@@ -230,17 +231,37 @@ def _same_packet_conflict(stored: db.StoredPacket, station_id: str, sha256: str)
     return None
 
 
-def _prune_open_uploads(ctx: ReceiverContext, station_id: str) -> None:
-    """Abandoned uploads must not fill the disk: keep a station's newest few, terminate the rest."""
+def _prune_open_uploads(ctx: ReceiverContext, station_id: str, packet_id: str) -> None:
+    """Abandoned uploads must not fill the disk. A station creates an upload for a packet only when it has no URL
+    for it (the answer to its last create was lost), so an open upload of the same packet is abandoned: terminate
+    it when it holds no bytes (had the station known the URL, it would have resumed it). Beyond that, keep a
+    station's newest few."""
+    for upload_id in db.open_uploads(ctx.engine, station_id):
+        found = db.get_upload(ctx.engine, upload_id)
+        if found is not None and found.packet_id == packet_id and found.offset_bytes == 0:
+            terminate_upload(ctx, upload_id)
     open_ids = db.open_uploads(ctx.engine, station_id)
     for upload_id in open_ids[: max(0, len(open_ids) - MAX_OPEN_UPLOADS_PER_STATION + 1)]:
         terminate_upload(ctx, upload_id)
 
 
+HEAD_WAITS_FOR_PATCH_S = 5.0
+"""A HEAD right after a cut waits this long for the cut PATCH to finish storing what arrived, so the station
+resumes at the true offset (a stalled PATCH may hold the upload longer: then HEAD answers what is recorded)."""
+
+
 @bp.route("/uploads/<upload_id>", methods=["HEAD"])
 def upload(upload_id: str) -> Response:
     _require_tus()
-    found = _owned_upload(upload_id, _authenticated_station())
+    station = _authenticated_station()
+    _owned_upload(upload_id, station)
+    lock = _ctx().upload_lock(upload_id)
+    held = lock.acquire(timeout=HEAD_WAITS_FOR_PATCH_S)
+    try:
+        found = _owned_upload(upload_id, station)
+    finally:
+        if held:
+            lock.release()
     response = Response(status=200)
     response.headers.update({"Upload-Offset": str(found.offset_bytes), "Upload-Length": str(found.length_bytes),
                              "Cache-Control": "no-store"})
@@ -306,7 +327,11 @@ def patch(upload_id: str) -> Response:
 
 
 def _append(path: Path, offset: int, remaining: int, current: dict[str, str]) -> int:
-    """Write the body at ``offset`` and fsync; anything past ``remaining`` undoes the write (nothing half-applied)."""
+    """Write the body at ``offset`` as it arrives and fsync; returns the bytes kept.
+
+    The server streams the body (office.server), so a connection cut mid-body keeps every byte that arrived
+    (tus core allows it): the station's next ``HEAD`` resumes there. Anything past ``remaining`` undoes the write.
+    """
     written = 0
     try:
         handle = open(path, "r+b")
@@ -315,12 +340,16 @@ def _append(path: Path, offset: int, remaining: int, current: dict[str, str]) ->
     with handle:
         handle.truncate(offset)  # bytes a crash left past the recorded offset are not the client's
         handle.seek(offset)
-        while chunk := request.stream.read(CHUNK_BYTES):
-            written += len(chunk)
-            if written > remaining:
-                handle.truncate(offset)
-                raise TusError(413, "too_large", "PATCH body passes Upload-Length", current)
-            handle.write(chunk)
+        try:
+            while chunk := request.stream.read(CHUNK_BYTES):
+                written += len(chunk)
+                if written > remaining:
+                    handle.truncate(offset)
+                    raise TusError(413, "too_large", "PATCH body passes Upload-Length", current)
+                handle.write(chunk)
+        except (ClientDisconnected, OSError) as exc:    # cut or stalled mid-body: keep what arrived
+            current_app.logger.info("PATCH of %s cut after %d bytes (%s); kept them", path.stem, written,
+                                    type(exc).__name__)
         handle.flush()
         os.fsync(handle.fileno())
     return written

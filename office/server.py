@@ -1,4 +1,13 @@
-"""Serve the office: the receiver under waitress, plus the MQTT ingest when a broker is configured."""
+"""Serve the office: the Flask app (receiver, dashboard) under cheroot, plus the MQTT ingest when configured.
+
+Why cheroot (CherryPy's WSGI server, pure Python, on PyPI with wheels for every platform): it hands the
+application the request body as it arrives on the socket (``wsgi.input`` reads the connection), so a PATCH cut
+mid-body still gives the receiver every byte that arrived, and tus resumes from there. waitress, the server before,
+reads a whole body into a buffer before the application runs, so a cut PATCH kept nothing and the uploader had to
+use small chunks, which cost a round trip each on a village link. cheroot serves each request on a worker thread
+of a fixed pool (``[office] threads``), with HTTP/1.1 keep-alive, and writes a streamed response (the dashboard's
+server-sent events) chunk by chunk as the application yields it, each stream holding one worker.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +16,9 @@ import logging
 import threading
 from typing import Any
 
+from cheroot import wsgi
 from flask import Flask
 from sqlalchemy import Engine
-from waitress import wasyncore
-from waitress.server import create_server
 
 from office.config import OfficeConfig
 from office.db import open_db
@@ -19,24 +27,27 @@ from office.web import attach_ingest, create_office_app, stop_dashboard
 
 log = logging.getLogger(__name__)
 
+SOCKET_TIMEOUT_S = 30
+"""A stalled client (no bytes, no close) is given up after this long; what its PATCH delivered is kept."""
+
 
 class OfficeServer:
-    """The receiver on waitress in a thread: ``url``, ``port``, ``app`` and an idempotent ``stop()``."""
+    """The office app on cheroot in a thread: ``url``, ``port``, ``app`` and an idempotent ``stop()``."""
 
     def __init__(self, config: OfficeConfig, engine: Engine, keys: OfficeKeys, *, port: int | None = None) -> None:
         self.app: Flask = create_office_app(config, engine, keys)
-        self._server = create_server(
+        self._server = wsgi.Server(
+            (config.office.host, config.office.port if port is None else port),
             self.app,
-            host=config.office.host,
-            port=config.office.port if port is None else port,
-            threads=config.office.threads,
-            channel_timeout=60,
-            max_request_body_size=config.max_upload_bytes + 1024 * 1024,
-            ident="jemput-office",
-            clear_untrusted_proxy_headers=True,
+            numthreads=config.office.threads,
+            server_name="jemput-office",
+            timeout=SOCKET_TIMEOUT_S,
+            shutdown_timeout=2,
         )
-        self.port = int(self._server.effective_port)
-        self.url = f"http://{self._server.effective_host}:{self.port}"
+        self._server.max_request_body_size = config.max_upload_bytes + 1024 * 1024
+        self._server.prepare()            # binds now, so the port is known before start()
+        host, self.port = self._server.bind_addr[:2]
+        self.url = f"http://{host}:{self.port}"
         self._thread = threading.Thread(target=self._serve, name="office-http", daemon=True)
         self._stopped = False
 
@@ -47,8 +58,8 @@ class OfficeServer:
 
     def _serve(self) -> None:
         try:
-            self._server.run()
-        except (OSError, ValueError):  # the socket map was closed under us during stop()
+            self._server.serve()
+        except (OSError, ValueError):  # the listening socket was closed under us during stop()
             pass
 
     def stop(self) -> None:
@@ -56,12 +67,12 @@ class OfficeServer:
             return
         self._stopped = True
         stop_dashboard(self.app)   # end the dashboard's live streams first: each holds a worker thread
-        self._server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
-        if self._thread.is_alive():
-            # Close everything from inside the loop thread so its poll() wakes at once instead of timing out.
-            self._server.trigger.pull_trigger(lambda: wasyncore.close_all(self._server._map, ignore_all=True))
+        try:
+            self._server.stop()
+        except OSError:                # stopping never raises over an already-closed socket
+            pass
+        if self._thread.ident is not None:
             self._thread.join(timeout=5)
-        wasyncore.close_all(self._server._map, ignore_all=True)  # stopping never raises over a closed socket
 
 
 def run_office(config: OfficeConfig, *, stop_event: threading.Event) -> None:

@@ -187,8 +187,10 @@ def demo_command(root: Path, ui_port: int, reset: bool) -> None:
         station.start()
         from station.cli_station import start_frontends
 
-        parts.extend(handle for _name, handle in start_frontends(station))
-        _print_banner(ui_port, office_port, mqtt_port, root, info)
+        frontends = [handle for _name, handle in start_frontends(station)]
+        parts.extend(frontends)
+        sim_url = next((h.sim_url for h in frontends if getattr(h, "sim_url", None)), None)
+        _print_banner(ui_port, office_port, mqtt_port, root, info, sim_url=sim_url)
         while not stop_event.wait(1.0):
             pass
     finally:
@@ -213,12 +215,13 @@ def _start_ingest(office_config: Any, engine: Any) -> Any:
     return ingest
 
 
-def _print_banner(ui_port: int, office_port: int, mqtt_port: int, root: Path, info: Any) -> None:
+def _print_banner(ui_port: int, office_port: int, mqtt_port: int, root: Path, info: Any, *,
+                  sim_url: str | None = None) -> None:
     lines = [
         "",
         "Jemput demo is running (Ctrl-C stops it):",
         f"  kiosk (station UI):  http://127.0.0.1:{ui_port}/",
-        f"  simulator panel:     http://127.0.0.1:{ui_port}/sim",
+        f"  simulator panel:     {sim_url or f'http://127.0.0.1:{ui_port}/sim'}",
         f"  office receiver:     http://127.0.0.1:{office_port}/api/v1/uploads",
         f"  MQTT broker:         127.0.0.1:{mqtt_port} (topics jemput/v1/{DISTRICT}/{STATION_ID}/#)",
         f"  state and configs:   {root}",

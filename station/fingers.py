@@ -1,8 +1,8 @@
 """The ten fingers, by ISO/IEC 19794-2 finger position code, and the order the station captures them in.
 
-Packet parts are named ``fingers/<code>.png.age`` with the two-digit code (``fingers/02.png.age`` is the right
-index finger); the manifest repeats the name. Index fingers come first because they are what most verification
-uses; then thumbs, middle, ring and little fingers, alternating hands.
+Packet parts are named ``fingers/<code>.jxl.age`` with the two-digit code (``fingers/02.jxl.age`` is the right
+index finger; JPEG XL, lossless: ``station.finger_image``); the manifest repeats the name. Index fingers come
+first because they are what most verification uses; then thumbs, middle, ring and little fingers, alternating hands.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ class Finger(enum.IntEnum):
 
     @property
     def part_name(self) -> str:
-        return f"fingers/{self.code}.png"
+        return f"fingers/{self.code}.jxl"
 
     @property
     def hand(self) -> str:

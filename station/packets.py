@@ -39,8 +39,10 @@ MANIFEST_PART = "manifest.json.age"
 PART_NAMES: frozenset[str] = frozenset(
     {MANIFEST_PART, "photo.jpg.age", "signature.json.age", "signature.png.age"}
     | {f"{finger.part_name}.age" for finger in Finger}
+    | {f"fingers/{finger.code}.png.age" for finger in Finger}
 )
-"""Every sealed part a v1 packet may hold (``fingers/NN.png.age`` with the ISO finger position code)."""
+"""Every sealed part a v1 packet may hold: ``fingers/NN.jxl.age`` (JPEG XL, written now) or ``fingers/NN.png.age``
+(PNG, packets sealed before) with the ISO finger position code; never both for one finger."""
 
 MAX_ENVELOPE_BYTES = 64 * 1024
 MAX_MANIFEST_BYTES = 1024 * 1024
@@ -324,6 +326,9 @@ def _parse_envelope(raw: bytes) -> Envelope:
         raise PacketError(f"{ENVELOPE_NAME}: a part is listed twice")
     if names != sorted(names):
         raise PacketError(f"{ENVELOPE_NAME}: parts are not sorted by name")
+    fingers = [n.split("/")[1][:2] for n in names if n.startswith("fingers/")]
+    if len(set(fingers)) != len(fingers):
+        raise PacketError(f"{ENVELOPE_NAME}: a finger is listed twice (as .jxl and .png)")
     if MANIFEST_PART not in names:
         raise PacketError(f"{ENVELOPE_NAME}: part {MANIFEST_PART} is not listed")
     return Envelope(packet_id=doc["packet_id"], station=doc["station"], created=created, parts=infos)

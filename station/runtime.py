@@ -286,7 +286,7 @@ def _build_uploader(station: Station, simulate: bool) -> Any:
 
     return Uploader(station.outbox, office_url=office.url, token=token,
                     office_verify_key=office.verify_key, bus=station.bus, power_policy=station.power,
-                    station_id=station.config.station.id)
+                    station_id=station.config.station.id, ca_file=str(office.ca) if office.ca else None)
 
 
 def _build_telemetry(station: Station, simulate: bool) -> Any:

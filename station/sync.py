@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 NEW_RECORD_TOPICS = ("enrollment.finished",)
 """Bus topics that mean a packet was just queued: an idle uploader starts a round at once."""
+MAX_FRUITLESS_RESUMES = 1
+"""Cuts in a row after which the office had no more bytes than before: then the round ends and backs off."""
 
 
 
@@ -53,6 +55,10 @@ class UploadFailed(JemputError):
     def __init__(self, message: str, *, rejected: bool = False) -> None:
         super().__init__(message)
         self.rejected = rejected
+
+
+class Delivered(Exception):
+    """Resuming found the upload complete and its receipt valid: the packet is acknowledged."""
 
 
 class PacketRejected(UploadFailed):
@@ -81,7 +87,7 @@ class Uploader:
                  bus: EventBus | None = None, power_policy: Any = None, can_sync: Callable[[], bool] | None = None,
                  chunk: ChunkPolicy | None = None, chunk_bytes: int | None = None, timeout_s: float = 20.0,
                  backoff_base_s: float = 2.0, backoff_max_s: float = 300.0, idle_poll_s: float = 60.0,
-                 rng: random.Random | None = None, station_id: str | None = None) -> None:
+                 rng: random.Random | None = None, station_id: str | None = None, ca_file: str | None = None) -> None:
         self.outbox = outbox
         self._station_id = station_id
         self._key = (office_verify_key if isinstance(office_verify_key, Ed25519PublicKey)
@@ -92,7 +98,8 @@ class Uploader:
         self._sizer = ChunkSizer(self.chunk)
         self._stop = threading.Event()
         self._trigger = threading.Event()
-        self.client = TusClient(office_url, token, timeout_s=timeout_s, should_stop=self._stop.is_set)
+        self.client = TusClient(office_url, token, timeout_s=timeout_s, should_stop=self._stop.is_set,
+                                ca_file=ca_file)
         self._backoff = (backoff_base_s, backoff_max_s)
         self._idle_poll_s = idle_poll_s
         self._rng = rng or random.Random()
@@ -246,7 +253,10 @@ class Uploader:
     # -- one packet ------------------------------------------------------------------------------------------
     def _deliver(self, item: OutboxItem) -> None:
         self.current = {"packet_id": item.packet_id, "offset": item.upload_offset, "size_bytes": item.size_bytes}
-        if self._acknowledge_if_received(self.client.get_receipt(item.packet_id), item, already=True):
+        # Receipt first when an upload was started (its last PATCH may have landed). Without one the create asks
+        # the same question: the office answers it with the receipt when it holds the packet (one round trip less).
+        if item.upload_url and self._acknowledge_if_received(self.client.get_receipt(item.packet_id), item,
+                                                             already=True):
             return
         url, offset = self._resume_point(item)
         if url is None:
@@ -254,9 +264,32 @@ class Uploader:
         data = memoryview(self.outbox.read_bytes(item))
         if len(data) != item.size_bytes:
             raise IntegrityError(f"packet {item.packet_id}: file is {len(data)} bytes, outbox says {item.size_bytes}")
-        delivered = False
+        delivered, fruitless, progress = False, 0, offset
         while offset < len(data) and not delivered:
-            offset, delivered = self._send_chunk(item, url, offset, data)
+            try:
+                offset, delivered = self._send_chunk(item, url, offset, data)
+                if offset > progress:
+                    fruitless, progress = 0, offset
+            except LinkError:
+                if self._stop.is_set():
+                    raise
+                # A cut mid-PATCH: the office keeps what arrived. Ask at once where it is and go on (one new
+                # connection, one HEAD) instead of waiting for the next round; give up to the backoff only
+                # when the link carries nothing.
+                try:
+                    resumed = self._office_offset(item, url)
+                except Delivered:
+                    return
+                if resumed > progress:
+                    fruitless, progress = 0, resumed
+                else:
+                    fruitless += 1
+                if fruitless > MAX_FRUITLESS_RESUMES:
+                    raise
+                self._after_drop(kept_bytes=resumed - offset)
+                log.info("upload of %s cut at %d; the office kept %d bytes, resuming", item.packet_id, offset,
+                         resumed - offset)
+                offset = resumed
         if not delivered:
             raise UploadFailed(f"{item.packet_id}: upload complete but the office gave no valid receipt")
 
@@ -290,17 +323,36 @@ class Uploader:
         self.outbox.mark_uploading(item.packet_id, upload_url=location, offset=0)
         return location, 0
 
+    def _office_offset(self, item: OutboxItem, url: str) -> int:
+        """The office's ``Upload-Offset`` for ``url`` (HEAD), recorded in the outbox. When the cut PATCH was the
+        last one (the upload is complete, only its answer was lost) the receipt is fetched: ``Delivered``."""
+        resp = self.client.head(url)
+        value = resp.header("Upload-Offset") or ""
+        result = resp.header("Jemput-Upload-Result")
+        if result == "quarantined":
+            self._raise_if_rejected(resp, item, "HEAD")
+        if result in ("stored", "duplicate") and \
+                self._acknowledge_if_received(self.client.get_receipt(item.packet_id), item, already=False):
+            raise Delivered()
+        if resp.status != 200 or not value.isdigit() or result:
+            raise UploadFailed(f"HEAD {url} answered {resp.status} ({result or 'no result'}) while resuming")
+        self.outbox.record_offset(item.packet_id, int(value))
+        return int(value)
+
+    def _after_drop(self, *, kept_bytes: int) -> None:
+        """A streaming office kept part of the cut PATCH: chunk size does not matter for what a cut costs, so keep
+        it. An office behind something that buffers bodies (kept nothing) needs chunks small next to how long
+        connections live."""
+        if kept_bytes > 0:
+            return
+        number, confirmed = self._connection
+        self._sizer.after_drop(confirmed if number == self.client.connections_opened - 1 else 0)
+
     def _send_chunk(self, item: OutboxItem, url: str, offset: int, data: memoryview) -> tuple[int, bool]:
         """PATCH one chunk; returns (new offset, acknowledged)."""
         size = min(self.chunk_bytes, len(data) - offset)
         started = time.monotonic()
-        try:
-            resp = self.client.patch(url, offset, data[offset:offset + size])
-        except LinkError as exc:
-            number, confirmed = self._connection
-            self._sizer.after_drop(confirmed if number == self.client.connections_opened else 0)
-            exc.chunk_shrunk = True   # type: ignore[attr-defined]
-            raise
+        resp = self.client.patch(url, offset, data[offset:offset + size])
         elapsed = time.monotonic() - started
         if resp.status == 204:
             number, confirmed = self._connection

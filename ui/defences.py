@@ -5,7 +5,7 @@ can still reach it: through DNS rebinding (evil.example resolving to 127.0.0.1, 
 ``Host: evil.example``) or by posting a form from another origin. So: only the configured host names are
 answered, and a state-changing request whose ``Origin`` (or, without one, ``Referer``) is another origin is
 refused. The simulator panel (``--simulate`` only) drives the emulated devices, so it needs the operator log-in or
-the simulate-only token printed at start (``/sim?token=...`` remembers it in the session).
+the simulate-only token printed at start (``/sim?token=...``, remembered in the session after the first visit).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import hmac
 import secrets
 from urllib.parse import urlsplit
 
-from flask import Flask, abort, redirect, request, session
+from flask import Flask, abort, request, session
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -55,15 +55,27 @@ def init_defences(app: Flask, *, ui_host: str, extra_hosts: str = "", simulate: 
 
 
 def _same_origin() -> bool:
-    """Origin (or Referer) absent, or exactly this scheme://host[:port]."""
+    """The request comes from one of our own pages.
+
+    ``Sec-Fetch-Site`` (every current browser sends it) must be ``same-origin`` (or ``none``: typed by the user);
+    an ``Origin`` other than ``null`` must be exactly this scheme://host[:port]. The kiosk's pages send
+    ``Referrer-Policy: no-referrer``, under which Chromium sends ``Origin: null`` on same-origin form posts, so
+    ``null`` is accepted only with ``Sec-Fetch-Site: same-origin``. Without either header (not a browser: curl,
+    tests) a ``Referer``, when present, must be ours; CSRF tokens still apply."""
+    here = f"{request.scheme}://{request.host}".lower()
+    site = request.headers.get("Sec-Fetch-Site")
     origin = request.headers.get("Origin")
-    if origin is None:
-        referer = request.headers.get("Referer")
-        if not referer:
-            return True      # not a browser form post (curl, tests); CSRF tokens still apply
+    if site is not None and site not in ("same-origin", "none"):
+        return False
+    if origin is not None and origin != "null":
+        return origin.lower() == here
+    if origin == "null":
+        return site == "same-origin"
+    referer = request.headers.get("Referer")
+    if referer and site is None:
         parts = urlsplit(referer)
-        origin = f"{parts.scheme}://{parts.netloc}"
-    return origin.lower() == f"{request.scheme}://{request.host}".lower()
+        return f"{parts.scheme}://{parts.netloc}".lower() == here
+    return True
 
 
 def _simulator_gate(app: Flask):  # noqa: ANN202 - a Flask response or None
@@ -72,8 +84,8 @@ def _simulator_gate(app: Flask):  # noqa: ANN202 - a Flask response or None
         return None
     given = request.args.get("token", "")
     if token and given and hmac.compare_digest(given, token):
-        session["sim_token"] = token
-        return redirect(request.path)        # the token leaves the address bar (and the history)
+        session["sim_token"] = token         # the panel's own requests then need no token
+        return None
     abort(403, description="the simulator needs the operator log-in or the token printed at start")
 
 

@@ -39,6 +39,8 @@ class KioskServer:
         self.host = self._server.effective_host
         self.port = int(self._server.effective_port)
         self.url = f"http://{self.host}:{self.port}"
+        self.sim_url = simulator_url(self.app, self.url)
+        """The simulator panel with its simulate-only token (None without ``--simulate``)."""
         self._thread = threading.Thread(target=self._serve, name="kiosk-http", daemon=True)
         self._stopped = False
 
@@ -81,7 +83,6 @@ def start_kiosk(station: Any) -> KioskServer:
             print(describe(demo), flush=True)
     server = KioskServer(station).start()
     print(f"Kiosk: {server.url}", flush=True)
-    sim_url = simulator_url(server.app, server.url)
-    if sim_url:
-        print(f"Simulator (no log-in needed with this link): {sim_url}", flush=True)
+    if server.sim_url:
+        print(f"Simulator (no log-in needed with this link): {server.sim_url}", flush=True)
     return server

@@ -6,12 +6,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import cv2
-
 from device_drivers.errors import DeviceError
 from station.capture.base import CaptureState, Worker
 from station.devices import DeviceUnavailable
 from station.errors import JemputError
+from station.finger_image import encode_finger
 from station.fingers import Finger
 
 log = logging.getLogger(__name__)
@@ -100,10 +99,11 @@ class FingerCapture(Worker):
                          max_attempts=self.max_attempts)
             return
         quality = fingerprint_score(image, sensor_ok=verdict)
-        ok, buf = cv2.imencode(".png", image)
-        if not ok:
-            raise JemputError("could not encode the fingerprint image")
-        tries.append((int(quality.score), buf.tobytes()))
+        try:
+            encoded = encode_finger(image)
+        except (ValueError, OSError) as exc:
+            raise JemputError(f"could not encode the fingerprint image: {exc}") from exc
+        tries.append((int(quality.score), encoded))
         good = quality.score >= self.threshold and verdict
         if good or len(tries) >= self.max_attempts:
             self._accept(finger, forced=not good)

@@ -94,14 +94,17 @@ class PhotoCapture(Worker):
                 self._frame_cond.notify_all()
 
     def _accept(self, checker: Any, frame: np.ndarray, quality: Any) -> None:
+        from station.capture.photo_encoding import encode_portrait
         from station.quality.photo import crop_portrait
 
         portrait = crop_portrait(frame, quality)
-        ok, buf = cv2.imencode(".jpg", portrait, [cv2.IMWRITE_JPEG_QUALITY, 92])
-        if not ok:
-            raise JemputError("could not encode the photo")
-        jpeg = buf.tobytes()
-        meta = {**quality.as_dict(), "width_px": int(portrait.shape[1]), "height_px": int(portrait.shape[0])}
+        try:
+            encoded = encode_portrait(portrait)
+        except ValueError as exc:
+            raise JemputError("could not encode the photo") from exc
+        jpeg = encoded.jpeg
+        meta = {**quality.as_dict(), "width_px": encoded.width_px, "height_px": encoded.height_px,
+                "jpeg_quality": encoded.quality}
         with self.station.db_lock:
             self.station.enrollment.accept_photo(self.draft_id, jpeg, meta)
         self.coordinator.previews.put(self.draft_id, "photo", jpeg)

@@ -1,15 +1,20 @@
-"""A TCP proxy that behaves like a village's mobile link: limited bandwidth, dropped connections, stalls.
+"""A TCP proxy that behaves like a village's mobile link: limited bandwidth, a round-trip time, dropped
+connections, stalls.
 
 Real sockets on loopback; the station talks to the proxy, the proxy to the office. Bandwidth is paced per direction
-(shared by every connection, like one radio), drops cut a connection after a number of upstream bytes, and a stall
-stops forwarding without closing anything (the case only timeouts can rescue). Counts payload bytes both ways.
+(shared by every connection, like one radio); with ``rtt_s`` every byte arrives half a round trip after it was
+paced out, and a new connection waits one round trip before anything flows (the TCP handshake). Drops cut a
+connection after a number of upstream bytes (fixed, or a schedule of link-time intervals), and a stall stops
+forwarding without closing anything (the case only timeouts can rescue). Counts payload bytes both ways.
 """
 
 from __future__ import annotations
 
+import queue
 import socket
 import threading
 import time
+from collections.abc import Iterator
 
 
 class Pacer:
@@ -33,8 +38,13 @@ class Pacer:
 
 
 class ThrottlingProxy:
-    def __init__(self, target_port: int, *, rate_bps: float | None = None, piece_bytes: int = 1024) -> None:
+    def __init__(self, target_port: int, *, rate_bps: float | None = None, piece_bytes: int = 1024,
+                 rtt_s: float = 0.0, drop_schedule: Iterator[int] | None = None) -> None:
         self.target = ("127.0.0.1", target_port)
+        self.rtt_s = rtt_s
+        self._drop_schedule = drop_schedule
+        """Upstream byte counts between cuts, one per cut (e.g. seeded link-time intervals); overrides
+        ``drop_every_bytes`` while it lasts."""
         self.up = Pacer(rate_bps)
         self.down = Pacer(rate_bps)
         self.piece_bytes = piece_bytes
@@ -42,7 +52,7 @@ class ThrottlingProxy:
         self.bytes_down = 0
         self.connections = 0
         self.drops = 0
-        self.drop_every_bytes: int | None = None
+        self.drop_every_bytes: int | None = next(drop_schedule) if drop_schedule is not None else None
         """Cut the connection that carries the N-th upstream byte since the last cut (None = never)."""
         self._since_drop = 0
         self.stalled = threading.Event()
@@ -86,13 +96,19 @@ class ThrottlingProxy:
             with self._lock:
                 self.connections += 1
                 self._socks.update((client, server))
+            opened_at = time.monotonic() + self.rtt_s          # the handshake's round trip
             for src, dst, upstream in ((client, server, True), (server, client, False)):
-                threading.Thread(target=self._pump, args=(src, dst, upstream), daemon=True).start()
+                threading.Thread(target=self._pump, args=(src, dst, upstream, opened_at), daemon=True).start()
 
-    def _pump(self, src: socket.socket, dst: socket.socket, upstream: bool) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket, upstream: bool, opened_at: float) -> None:
         pacer = self.up if upstream else self.down
+        line: queue.Queue[tuple[float, bytes] | None] | None = None
+        if self.rtt_s:
+            line = queue.Queue()
+            threading.Thread(target=self._deliver, args=(line, src, dst), daemon=True).start()
         try:
             src.settimeout(0.2)
+            time.sleep(max(0.0, opened_at - time.monotonic()))
             while not self._closed.is_set():
                 if self.stalled.is_set():
                     time.sleep(0.05)
@@ -105,8 +121,12 @@ class ThrottlingProxy:
                     break
                 pacer.take(len(data))
                 if upstream and self._should_drop(len(data)):
+                    self._close_pair(src, dst)     # a cut: what is still in flight is lost
                     break
-                dst.sendall(data)
+                if line is not None:
+                    line.put((time.monotonic() + self.rtt_s / 2, data))
+                else:
+                    dst.sendall(data)
                 with self._lock:
                     if upstream:
                         self.bytes_up += len(data)
@@ -115,10 +135,29 @@ class ThrottlingProxy:
         except OSError:
             pass
         finally:
-            for s in (src, dst):
-                _close(s)
-                with self._lock:
-                    self._socks.discard(s)
+            if line is not None:
+                line.put(None)          # the delay line closes both ends once it has delivered what it holds
+            else:
+                self._close_pair(src, dst)
+
+    def _deliver(self, line: queue.Queue[tuple[float, bytes] | None], src: socket.socket,
+                 dst: socket.socket) -> None:
+        """Half a round trip after pacing, hand the bytes on (a cut closes the sockets and loses what is queued)."""
+        try:
+            while (item := line.get()) is not None:
+                deliver_at, data = item
+                time.sleep(max(0.0, deliver_at - time.monotonic()))
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            self._close_pair(src, dst)
+
+    def _close_pair(self, src: socket.socket, dst: socket.socket) -> None:
+        for s in (src, dst):
+            _close(s)
+            with self._lock:
+                self._socks.discard(s)
 
     def _should_drop(self, n: int) -> bool:
         with self._lock:
@@ -129,6 +168,8 @@ class ThrottlingProxy:
                 return False
             self._since_drop = 0
             self.drops += 1
+            if self._drop_schedule is not None:
+                self.drop_every_bytes = next(self._drop_schedule, None)
             return True
 
 

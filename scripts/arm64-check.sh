@@ -31,13 +31,21 @@ fi
 cd "$(dirname "$0")/.."
 REPO=$(pwd)
 WORK=${ARM64_CHECK_WORK:-/var/tmp/jemput-arm64}
-MIRROR=${ARM64_CHECK_MIRROR:-http://deb.debian.org/debian}
+# The Debian mirror this machine's apt already uses (deb822 .sources or a one-line sources.list); no host is
+# written into the project.
+host_mirror() {
+  { awk '/^URIs:/ {for (i = 2; i <= NF; i++) print $i}' /etc/apt/sources.list.d/*.sources 2>/dev/null
+    awk '$1 == "deb" {for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) {print $i; break}}' \
+      /etc/apt/sources.list 2>/dev/null; } | grep -v -e security -e '^$' | head -n 1
+}
+MIRROR=${ARM64_CHECK_MIRROR:-$(host_mirror)}
 SUITES=("$@")
 [ ${#SUITES[@]} -eq 0 ] && SUITES=(bookworm trixie)
 mkdir -p "$WORK"
 
 say() { echo "== [$(date +%H:%M:%S)] $*"; }
 fail() { echo "arm64 check: $*" >&2; exit 1; }
+[ -n "$MIRROR" ] || fail "no Debian mirror in /etc/apt/sources.list{,.d}: set ARM64_CHECK_MIRROR"
 
 # -- tools ------------------------------------------------------------------------------------------------------
 missing=()

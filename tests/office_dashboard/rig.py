@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from office import refdata
+from office.keys import load_office_keys
 from office.record_index import index_pending, records
 from station import keys
 from station.config import config_from_dict
@@ -24,7 +25,7 @@ from station.roster import Resident
 from station.runtime import build_station, init_station
 from station.sessions import open_session
 from tests.enrollment.helpers import Payloads, ensure_operator, run_to_review
-from tests.office_receiver.conftest import Office, running_office
+from tests.office_receiver.conftest import Office
 
 KAPUAS_HULU = "6106"
 
@@ -104,9 +105,35 @@ def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+OFFICE_LOCATION = {"location_lat": 0.8363, "location_lng": 112.9311}   # Putussibau
+
+
+@contextmanager
+def _running_office(data_dir: Path, database_url: str) -> Iterator[Office]:
+    """As the receiver tests' office, with the office's location set (the planner's distances)."""
+    from office import db, stations
+    from office.keys import init_office_keys
+    from office.server import OfficeServer
+    from tests.office_receiver.conftest import office_config
+
+    config = office_config(data_dir, database_url=database_url, **OFFICE_LOCATION)
+    init_office_keys(config.keys_dir)
+    office_keys = load_office_keys(config.keys_dir)   # what a running office loads: no biometrics identity
+    engine = db.open_db(config.database_url)
+    station_keys = {sid: keys.generate_signing_key() for sid in ("kph-01", "kph-02")}
+    tokens = {sid: stations.register_station(engine, sid, keys.public_key_b64(key), "6106")
+              for sid, key in station_keys.items()}
+    server = OfficeServer(config, engine, office_keys).start()
+    try:
+        yield Office(config, engine, office_keys, server, tokens, station_keys)
+    finally:
+        server.stop()
+        engine.dispose()
+
+
 @contextmanager
 def office_with_stations(root: Path, database_url: str = "") -> Iterator[tuple[Office, dict[str, StationRig]]]:
-    with running_office(root / "office", database_url) as office:
+    with _running_office(root / "office", database_url) as office:
         refdata.ensure_shipped_wilayah(office.engine)
         refdata.ensure_shipped_boundaries(office.engine, KAPUAS_HULU)
         rigs = {sid: StationRig(office, sid, root / "stations") for sid in ("kph-01", "kph-02")}

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 
 from office import db, desa_stats
 from office.db import metadata
+from office.duplicates import raise_duplicate
 from station import keys as station_keys
 from station.packets import MANIFEST_PART, PacketError, open_manifest
 
@@ -141,8 +142,6 @@ def _store_row(engine: sa.Engine, packet: db.StoredPacket, row: dict[str, Any]) 
         if row["status"] == "verified":
             desa_stats.count_record(conn, row, first_of_nik=earlier is None)
         if earlier is not None:
-            from office.duplicates import raise_duplicate
-
             raise_duplicate(conn, station=packet.station_id, nik=row["nik"], packet_id=packet.packet_id,
                             earlier=earlier, at=db.utc_now())
     if row["status"] == "unreadable":

@@ -62,7 +62,7 @@ def _office_toml(root: Path, *, office_port: int, mqtt_port: int, mqtt_password:
     office_toml = root / "office.toml"
     keys.write_secret_file(office_toml, (
         f'[office]\ndistrict = "{DISTRICT}"\ndata_dir = "{root / "office"}"\nhost = "127.0.0.1"\n'
-        f"port = {office_port}\n\n"
+        f"port = {office_port}\nlocation_lat = 0.8363\nlocation_lng = 112.9311\n\n"
         f'[mqtt]\nhost = "127.0.0.1"\nport = {mqtt_port}\ntls = false\nusername = "{OFFICE_USER}"\n'
         f'password = "{mqtt_password}"\nkeepalive = 10\n'
     ).encode())
@@ -128,6 +128,9 @@ def _prepare_office(office_toml: Path) -> tuple[Any, Any, Any]:
         init_office_keys(config.keys_dir)
     office_keys = load_office_keys(config.keys_dir)
     engine = open_db(config.database_url)
+    from office.demo_reference import load_demo_reference
+
+    load_demo_reference(engine, config.office.district)   # names, boundaries, MADE-UP targets and residents
     return config, office_keys, engine
 
 
@@ -182,8 +185,10 @@ def demo_command(root: Path, ui_port: int, reset: bool) -> None:
         parts.append(_start_ingest(office_config, engine))
         station = build_station(station_config, simulate=True)
         parts.append(station)
+        from office.demo_reference import demo_station_roster
+
         with station.db_lock:
-            info = seed_demo(station.conn, DISTRICT)
+            info = seed_demo(station.conn, DISTRICT, roster_text=demo_station_roster(engine))
         station.start()
         from station.cli_station import start_frontends
 

@@ -15,8 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from office import refdata
-from office.desa_stats import desa_stats
-from office.record_index import COUNTED, records
+from office.desa_stats import day_counts, desa_stats
 
 RATE_DAYS = 14
 CHART_DAYS = 30
@@ -114,19 +113,14 @@ def district_row(engine: sa.Engine, district: str, kecamatan: list[CoverageRow] 
                        sum(r.recorded_before for r in kecamatan), sum(r.recorded_since for r in kecamatan))
 
 
-def records_per_day(engine: sa.Engine, today: date, days: int = CHART_DAYS,
-                    prefix: str | None = None) -> list[tuple[str, int]]:
+def records_per_day(engine: sa.Engine, today: date, days: int = CHART_DAYS) -> list[tuple[str, int]]:
     """(day, verified records) for each of the last ``days`` days ending ``today``, zeros included."""
     first = (today - timedelta(days=days - 1)).isoformat()
-    query = (sa.select(records.c.day, sa.func.count()).where(records.c.day >= first,
-                                                             records.c.status.in_(COUNTED))
-             .group_by(records.c.day))
-    if prefix:
-        query = query.where(*refdata.under(records.c.kode_desa, prefix))
     with engine.connect() as conn:
-        counts = dict(conn.execute(query).all())
-    return [((today - timedelta(days=days - 1 - i)).isoformat(),
-             int(counts.get((today - timedelta(days=days - 1 - i)).isoformat(), 0))) for i in range(days)]
+        counts = dict(conn.execute(sa.select(day_counts.c.day, day_counts.c.records)
+                                   .where(day_counts.c.day >= first)).all())
+    wanted = [(today - timedelta(days=days - 1 - i)).isoformat() for i in range(days)]
+    return [(day, int(counts.get(day, 0))) for day in wanted]
 
 
 @dataclass(frozen=True)

@@ -92,6 +92,14 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
 
 
+def _parse_iso(value: str | None) -> datetime | None:
+    try:
+        ts = datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+    except ValueError:
+        return None
+    return ts if ts is not None and ts.tzinfo is not None else None
+
+
 def kecamatan_of(desa: str | None) -> str | None:
     """``61.06.01.2004`` -> ``61.06.01``; anything else -> None."""
     if not isinstance(desa, str):
@@ -166,6 +174,11 @@ def fleet_rows(engine: sa.Engine, district: str, *, only: set[str] | None = None
                 status = None
             if isinstance(status, dict):
                 _fill_status(row, status)
+        if state is StationState.OFFLINE and row.last_seen_at is not None:
+            # the will arrives a keep-alive after the station went quiet: its last status says when it was seen
+            reported = _parse_iso(r.status_ts)
+            if reported is not None and reported < row.last_seen_at:
+                row.last_seen_at = reported
         row.alerts = alerts.get(r.id, [])
         rows.append(row)
     return rows

@@ -67,3 +67,7 @@ class Simulator:
 
     def restore_mains(self) -> None:
         self._need(self.battery, "battery").restore_mains()
+
+    def set_battery_percent(self, percent: float) -> None:
+        """Jump the simulated charge (a drain that would take hours, for demos and office alert tests)."""
+        self._need(self.battery, "battery").set_percent(percent)

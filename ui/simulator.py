@@ -41,6 +41,11 @@ def act(action: str) -> Any:
         getattr(sim, action)(arg)
     elif action == "scene" and arg in SCENES and hasattr(sim, "set_scene"):
         sim.set_scene(arg)
+    elif action == "battery" and arg.isdigit() and 0 <= int(arg) <= 100:
+        sim.set_battery_percent(int(arg))
+        power = getattr(kiosk().station, "power", None)
+        if power is not None:
+            power.poll()   # show the new charge now, not at the next 30 s poll
     else:
         abort(400)
     audit("simulator." + action, {"arg": arg}, actor="simulator")

@@ -31,12 +31,16 @@ def command_state_text(command: Any) -> str:
 
 _EVENTS = {
     "device_fault": lambda d: _("Device fault: %(device)s", device=d.get("device", "?")),
-    "battery_low": lambda d: _("Battery low (%(pct)s%%)", pct=d.get("battery_percent", "?")),
+    "battery_low": lambda d: _("Battery low (%(pct)s%%)", pct=_whole(d.get("battery_percent"))),
     "disk_low": lambda d: _("Storage low (%(mb)s MB free)", mb=d.get("free_mb", "?")),
     "power_source": lambda d: _("Power source changed"),
     "mains_lost": lambda d: _("Mains power lost"),
     "mains_restored": lambda d: _("Mains power back"),
 }
+
+
+def _whole(value: Any) -> Any:
+    return round(value) if isinstance(value, int | float) else "?"
 
 
 def timeline_text(item: Any) -> str:

@@ -8,7 +8,7 @@
   function relTime(iso) {
     var s = (Date.parse(iso) - Date.now()) / 1000, a = Math.abs(s);
     if (!rtf) return null;
-    if (a < 45) return rtf.format(Math.round(s), "second");
+    if (a < 45) return rtf.format(0, "second");
     if (a < 2700) return rtf.format(Math.round(s / 60), "minute");
     if (a < 79200) return rtf.format(Math.round(s / 3600), "hour");
     return rtf.format(Math.round(s / 86400), "day");

@@ -22,7 +22,7 @@ from office.record_index import index_pending, records
 from station import keys
 from station.config import config_from_dict
 from station.roster import Resident
-from station.runtime import build_station, init_station
+from station.runtime import PART_BUILDERS, build_station, init_station
 from station.sessions import open_session
 from tests.enrollment.helpers import Payloads, ensure_operator, run_to_review
 from tests.office_receiver.conftest import Office
@@ -56,12 +56,16 @@ class StationRig:
         (data / "keys").mkdir(parents=True, exist_ok=True)
         keys.save_private_key(self.office.station_keys[self.station_id], data / "keys" / "station.key",
                               overwrite=True)
+        (data / "keys" / "upload-token").write_text(self.office.tokens[self.station_id])
         config = config_from_dict({
             "station": {"id": self.station_id, "district": KAPUAS_HULU, "data_dir": str(data)},
             "office": {"public_key": self.office.keys.recipient,
-                       "biometrics_key": self.office.keys.biometrics_recipient}})
+                       "biometrics_key": self.office.keys.biometrics_recipient,
+                       "url": self.office.server.url, "verify_key": self.office.keys.verify_key_b64,
+                       "token": f"@{data / 'keys' / 'upload-token'}"}})
         init_station(config)
-        self.station = build_station(config, builders={})
+        # The station's own tus uploader (station.sync), not started: each upload() runs one round of it.
+        self.station = build_station(config, builders={"uploader": PART_BUILDERS["uploader"]})
 
     def record(self, who: Resident, *, session_desa: str | None = None, seed: int = 1) -> str:
         """Enroll ``who`` in a session at ``session_desa`` (default: their desa); returns the packet id."""
@@ -88,9 +92,10 @@ class StationRig:
         return outbox.read_bytes(outbox.get(packet_id))
 
     def upload(self, packet_id: str) -> None:
-        data = self.packet_bytes(packet_id)
-        reply = self.office.upload(data, packet_id=packet_id, station=self.station_id, chunk_bytes=256 * 1024)
-        assert reply.status in (200, 204) and "jemput-receipt" in reply.headers, (reply.status, reply.body[:200])
+        """One round of the station's uploader: the packet goes by tus and comes back acknowledged (receipt)."""
+        self.station.uploader.run_once()
+        state = self.station.outbox.get(packet_id).state.value
+        assert state in ("acknowledged", "purged"), f"packet {packet_id} is {state} after an upload round"
 
     def record_and_upload(self, who: Resident, **kw: Any) -> str:
         packet_id = self.record(who, **kw)

@@ -101,7 +101,7 @@ def ensure_shipped_boundaries(engine: sa.Engine, district: str) -> int:
     with engine.connect() as conn:
         if conn.execute(sa.select(sa.func.count()).select_from(boundaries)).scalar_one():
             return 0
-    from office.imports import import_boundaries
+    from office.boundary_import import import_boundaries
 
     total = 0
     for name in BOUNDARY_FILES:

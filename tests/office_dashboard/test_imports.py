@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from office import db, desa_stats, imports, refdata
+from office import boundary_import, db, desa_stats, imports, refdata
 from office.cli_data import register  # noqa: F401 - the CLI module imports cleanly
 from office.coverage import kecamatan_rows
 from tests.office_dashboard.rig import nik_for
@@ -157,9 +157,9 @@ def test_boundaries_import_reports_bad_features(engine):
          "geometry": {"type": "Polygon", "coordinates": [[[113, 0.7], [113.2, 0.7], [113.2, 0.9], [113, 0.7]]]}},
         {"type": "Feature", "properties": {"kode_wilayah": "61.06.18"}, "geometry": {"type": "Point"}},
     ]}
-    report = imports.import_boundaries(engine, doc, source="test", district=DISTRICT)
+    report = boundary_import.import_boundaries(engine, doc, source="test", district=DISTRICT)
     assert report.imported == 1
     assert [e.line for e in report.errors] == [2, 3]
     assert "unknown kode_wilayah 61.06.99" in report.errors[0].reason
     with pytest.raises(imports.ImportFileError):
-        imports.import_boundaries(engine, {"type": "Feature"}, source="x")
+        boundary_import.import_boundaries(engine, {"type": "Feature"}, source="x")

@@ -56,13 +56,14 @@ def _targets(engine: sa.Engine, prefix: str) -> dict[str, tuple[int, int, int]]:
     t = refdata.targets
     with engine.connect() as conn:
         return {k: (lvl, w, s) for k, lvl, w, s in conn.execute(
-            sa.select(t.c.kode, t.c.level, t.c.wajib_ktp, t.c.sudah_rekam).where(*refdata.under(t.c.kode, prefix)))}
+            sa.select(t.c.kode, t.c.level, t.c.wajib_ktp, t.c.sudah_rekam)
+            .where(refdata.in_area(t.c.kecamatan, prefix)))}
 
 
 def _recorded_by_desa(engine: sa.Engine, prefix: str) -> dict[str, int]:
     with engine.connect() as conn:
         return dict(conn.execute(sa.select(desa_stats.c.kode_desa, desa_stats.c.recorded)
-                                 .where(*refdata.under(desa_stats.c.kode_desa, prefix))).all())
+                                 .where(refdata.in_area(desa_stats.c.kecamatan, prefix))).all())
 
 
 def kecamatan_rows(engine: sa.Engine, district: str) -> list[CoverageRow]:

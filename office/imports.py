@@ -163,7 +163,8 @@ def import_wilayah(engine: sa.Engine, source_rows: Path | Iterable[tuple[str, st
                     report.bad(line, f"kode_wilayah {kode} appears twice")
                     continue
                 seen.add(kode)
-                batch.append({"source": source, "kode": kode, "nama": nama, "level": refdata.level_of(kode)})
+                batch.append({"source": source, "kode": kode, "nama": nama, "level": refdata.level_of(kode),
+                              "parent": refdata.parent_of(kode)})
                 if len(batch) >= BATCH_ROWS * 5:
                     report.imported += _flush(conn, refdata.wilayah, batch)
                     if progress:

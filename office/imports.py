@@ -89,7 +89,6 @@ def _open_csv(path: Path, columns: tuple[str, ...], required: tuple[str, ...]) -
 
 def _numbered(stream: io.TextIOBase, delimiter: str) -> Iterator[tuple[int, list[str]]]:
     """Data rows with the line they start on (the header is line 1); blank rows dropped; a CSV error is a row."""
-    csv.field_size_limit(1 << 20)
     reader = csv.reader(stream, delimiter=delimiter)
     previous_end = 1
     while True:

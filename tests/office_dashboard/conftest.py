@@ -53,7 +53,7 @@ def log_in(client: Any, username: str, password: str) -> Any:
                                        "csrf_token": csrf_token(client)})
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # one Playwright per module: tests/ui starts its own later
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"browser tests need Debian's Chromium at {CHROMIUM} (apt-get install chromium)")

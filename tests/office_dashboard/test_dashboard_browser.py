@@ -1,6 +1,7 @@
 """The Cakupan, Perencana and Rekaman pages in headless Chromium, against a real office receiving real records.
 
-Screenshots at 1280x800 and 360x740 go to tests/artifacts/office-dashboard/.
+Screenshots at 1280x800 and 360x740 go to tests/artifacts/office-dashboard/. The ``browser`` fixture is the
+dashboard tests' own (conftest.py).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from office import users
 from office.record_index import unindexed
 from station.roster import find_by_nik, import_roster
 from tests.office_dashboard.rig import office_with_stations, resident
-from tests.ui.conftest import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "office-dashboard"
@@ -22,20 +22,6 @@ PASSWORD = "kapuas-hulu-2018"
 KEC = "61.06.17"                     # Putussibau Selatan
 JARAS, SIBAU = "61.06.17.2004", "61.06.17.2005"
 SIZES = {"pc": {"width": 1280, "height": 800}, "phone": {"width": 360, "height": 740}}
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"browser tests need Debian's Chromium at {CHROMIUM} (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @pytest.fixture

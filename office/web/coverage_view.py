@@ -23,6 +23,15 @@ bp = Blueprint("coverage", __name__)
 MAX_UPLOAD_ERRORS_SHOWN = 15
 
 
+def ensure_reference(ctx: Any) -> None:
+    """The national names and (district 6106) the shipped boundaries, loaded once if ``init`` did not: a page
+    with no kecamatan would say nothing useful."""
+    if not getattr(ctx, "_reference_checked", False):
+        refdata.ensure_shipped_wilayah(ctx.engine)
+        refdata.ensure_shipped_boundaries(ctx.engine, ctx.config.office.district)
+        ctx._reference_checked = True
+
+
 def local_today(ctx: Any) -> Any:
     import zoneinfo
 
@@ -110,6 +119,14 @@ def import_file(kind: str) -> Any:
         flash(tr(f"... dan {report.skipped - MAX_UPLOAD_ERRORS_SHOWN} baris lain",
                  f"... and {report.skipped - MAX_UPLOAD_ERRORS_SHOWN} more rows"), "bad")
     return redirect(url_for("coverage.index") + "#data")
+
+
+@bp.before_app_request
+def _reference_first() -> None:
+    from flask import request as req
+
+    if req.endpoint and req.endpoint.split(".")[0] in ("coverage", "planner", "records_page", "dashboard_data"):
+        ensure_reference(office_ctx())
 
 
 def init_app(app: Flask) -> None:

@@ -8,8 +8,9 @@ one whose last state is the broker's last will is "offline" — drawn calm unles
 
 from __future__ import annotations
 
+import functools
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -80,12 +81,21 @@ class StationRow:
         return self.session.kecamatan if self.session else None
 
     def to_json(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["state"] = self.state.value
-        for key in ("state_changed_at", "last_seen_at"):
-            out[key] = _iso(getattr(self, key))
-        out["urgent"] = self.urgent
-        return out
+        """The JSON row (docs/office-dashboard.md); built by hand, as ``asdict`` is slow for 500 rows."""
+        s = self.session
+        return {
+            "id": self.id, "label": self.label, "simulated": self.simulated, "state": self.state.value,
+            "state_changed_at": _iso(self.state_changed_at), "last_seen_at": _iso(self.last_seen_at),
+            "status_ts": self.status_ts, "version": self.version, "battery_percent": self.battery_percent,
+            "on_mains": self.on_mains, "charging": self.charging, "minutes_left": self.minutes_left,
+            "queue_pending": self.queue_pending, "queue_pending_bytes": self.queue_pending_bytes,
+            "oldest_pending_age_s": self.oldest_pending_age_s, "devices": dict(self.devices),
+            "storage_free_mb": self.storage_free_mb,
+            "session": None if s is None else {"id": s.id, "desa": s.desa, "desa_name": s.desa_name,
+                                               "kecamatan": s.kecamatan, "kecamatan_name": s.kecamatan_name,
+                                               "enrolled": s.enrolled},
+            "locked": self.locked, "alerts": self.alerts, "urgent": self.urgent,
+        }
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -215,13 +225,14 @@ def matches(row: StationRow, *, state: str = "", kecamatan: str = "") -> bool:
     return bool(filter_rows([row], state=state, kecamatan=kecamatan))
 
 
-def kecamatan_choices(district: str) -> list[tuple[str, str]]:
+@functools.lru_cache(maxsize=8)
+def kecamatan_choices(district: str) -> tuple[tuple[str, str], ...]:
     """Every kecamatan of the district from the shipped kode wilayah list: (code, name), by name."""
     from station.wilayah_names import iter_shipped_rows
 
     prefix = f"{district[:2]}.{district[2:]}."
-    return sorted(((k, n) for k, n in iter_shipped_rows() if k.startswith(prefix) and k.count(".") == 2),
-                  key=lambda kv: kv[1])
+    return tuple(sorted(((k, n) for k, n in iter_shipped_rows() if k.startswith(prefix) and k.count(".") == 2),
+                        key=lambda kv: kv[1]))
 
 
 def set_profile(engine: sa.Engine, station: str, *, label: str = "", simulated: bool = False) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Blueprint, Flask, Response, abort, render_template, request, session, stream_with_context
+from flask import Blueprint, Flask, Response, abort, render_template, request, session, stream_with_context, url_for
 from flask_babel import lazy_gettext as _l
 
 from office import fleet
@@ -21,12 +22,18 @@ HEARTBEAT_S = 15.0
 STATES = ("online", "offline", "never")
 
 
+@functools.lru_cache(maxsize=8)
+def _kecamatan_codes(district: str) -> frozenset[str]:
+    return frozenset(code for code, _name in fleet.kecamatan_choices(district))
+
+
 def _filters() -> dict[str, str]:
     state = request.args.get("state", "")
     kec = request.args.get("kecamatan", "")
     sort = request.args.get("sort", "id")
-    return {"state": state if state in STATES else "", "kecamatan": kec if kec.count(".") == 2 and len(kec) == 8
-            else "", "sort": sort if sort in fleet.SORTS else "id"}
+    known = _kecamatan_codes(office_ctx().config.office.district)
+    return {"state": state if state in STATES else "", "kecamatan": kec if kec in known else "",
+            "sort": sort if sort in fleet.SORTS else "id"}
 
 
 def ingest_counters() -> dict[str, int]:
@@ -49,7 +56,8 @@ def index() -> Any:
     return render_template("stations.html", rows=shown, total=len(rows), filters=f,
                            kecamatan=fleet.kecamatan_choices(ctx.config.office.district),
                            counts={s: sum(1 for r in rows if r.state.value == s) for s in STATES},
-                           counters=ingest_counters(), live=ctx.ingest is not None)
+                           counters=ingest_counters(), live=ctx.ingest is not None,
+                           station_href=url_for("fleet.station", station_id="x")[:-1])
 
 
 @bp.get("/stations/<station_id>")

@@ -20,7 +20,10 @@ import sqlalchemy as sa
 from office import db
 from office import telemetry_db as tdb
 from office.db import as_utc, metadata, utc_now
-from station.wilayah_names import region_name
+from station.wilayah_names import region_name as _region_name
+
+region_name = functools.lru_cache(maxsize=8192)(_region_name)
+"""Names by code, cached: the list asks for the same few desa and kecamatan on every row."""
 
 station_profile = sa.Table(
     "station_profile",

@@ -28,6 +28,8 @@ import click
 import paho.mqtt.client as mqtt
 import sqlalchemy as sa
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from office import db as office_db
 from office import telemetry_db as tdb
@@ -184,10 +186,15 @@ class Ingest:
         return command["id"]
 
     def publish_command(self, district: str, station: str, name: str, command: dict[str, Any]) -> None:
-        """Publish an already signed command (QoS 1); raises when there is no broker client."""
+        """Publish an already signed command (QoS 1) into the station's persistent session: queued while it is away,
+        dropped by the broker once the command has expired. Raises when there is no broker client."""
         if self._client is None:
             raise RuntimeError("ingest not started")
-        info = self._client.publish(f"jemput/v1/{district}/{station}/cmd/{name}", json.dumps(command), qos=1)
+        expires = datetime.fromisoformat(str(command["expires"]).replace("Z", "+00:00"))
+        props = Properties(PacketTypes.PUBLISH)
+        props.MessageExpiryInterval = max(1, int((expires - datetime.now(UTC)).total_seconds()))
+        info = self._client.publish(f"jemput/v1/{district}/{station}/cmd/{name}", json.dumps(command), qos=1,
+                                    properties=props)
         if info.rc != mqtt.MQTT_ERR_SUCCESS and info.rc != mqtt.MQTT_ERR_NO_CONN:
             raise RuntimeError(f"could not publish the command: {mqtt.error_string(info.rc)}")
 

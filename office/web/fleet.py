@@ -89,8 +89,7 @@ def _event(name: str, data: dict[str, Any]) -> str:
 
 def _row_payload(row: fleet.StationRow, f: dict[str, str]) -> dict[str, Any]:
     return {"id": row.id, "visible": fleet.matches(row, state=f["state"], kecamatan=f["kecamatan"]),
-            "row": render_template("_station_row.html", row=row),
-            "card": render_template("_station_card.html", row=row), "urgent": row.urgent}
+            "row": render_template("_station_row.html", row=row), "urgent": row.urgent}
 
 
 def live_stream(f: dict[str, str], idle_deadline: float, max_s: float | None = None) -> Iterator[str]:

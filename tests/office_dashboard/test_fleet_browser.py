@@ -86,8 +86,9 @@ def test_both_stations_online_then_live_updates_without_reload(pc: Any, district
     office_shots(pc, "stations-pc")
     phone = _login(browser, district, PHONE)
     try:
-        expect(phone.locator("#card-kph-01 .pill.online")).to_be_visible()
-        expect(phone.locator("#fleet")).to_be_hidden()                  # cards, not the table, on a phone
+        expect(phone.locator("#row-kph-01 .pill.online")).to_be_visible()
+        expect(phone.locator("#fleet thead")).to_be_hidden()            # cards, not a table, on a phone
+        assert phone.evaluate("getComputedStyle(document.querySelector('#row-kph-01')).display") == "grid"
         assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], "phone page scrolls sideways"
         office_shots(phone, "stations-phone", full_page=True)
     finally:
@@ -270,14 +271,14 @@ def test_sigkill_turns_the_card_offline_raises_the_offline_alert_and_restart_cle
         browser: Any, district: District, office_shots: Any) -> None:
     phone = _login(browser, district, PHONE)
     try:
-        card = phone.locator("#card-kph-01")
+        card = phone.locator("#row-kph-01")
         expect(card.locator(".pill.online")).to_be_visible(timeout=30_000)
         district.stations["kph-01"].kill()
         expect(card.locator(".pill.offline")).to_be_visible(timeout=20_000)        # the last will
         alert = phone.locator("#alert-strip li[data-rule='offline_session'][data-station='kph-01']")
         expect(alert).to_be_visible(timeout=20_000)                                # after offline_after_s = 4 s
         expect(card.locator(".pill.offline.urgent")).to_be_visible()               # a session is open there
-        expect(phone.locator("#card-kph-02 .pill.online")).to_be_visible()         # the other one is fine
+        expect(phone.locator("#row-kph-02 .pill.online")).to_be_visible()         # the other one is fine
         office_shots(phone, "stations-phone-offline", full_page=True)
         district.stations["kph-01"].start()
         expect(card.locator(".pill.online")).to_be_visible(timeout=30_000)

@@ -36,6 +36,8 @@ _EVENTS = {
     "power_source": lambda d: _("Power source changed"),
     "mains_lost": lambda d: _("Mains power lost"),
     "mains_restored": lambda d: _("Mains power back"),
+    "packet_rejected": lambda d: _("The office refused a record"),
+    "sync_failed": lambda d: _("Sending records failed (will retry)"),
 }
 
 

@@ -78,7 +78,7 @@ def _office_toml(root: Path, *, office_port: int, mqtt_port: int, mqtt_password:
     office_toml = root / "office.toml"
     keys.write_secret_file(office_toml, (
         f'[office]\ndistrict = "{DISTRICT}"\ndata_dir = "{root / "office"}"\nhost = "127.0.0.1"\n'
-        f"port = {office_port}\nlocation_lat = 0.8363\nlocation_lng = 112.9311\n\n"
+        f"port = {office_port}\nthreads = 24\nlocation_lat = 0.8363\nlocation_lng = 112.9311\n\n"
         f'[mqtt]\nhost = "127.0.0.1"\nport = {mqtt_port}\ntls = false\nusername = "{OFFICE_USER}"\n'
         f'password = "{mqtt_password}"\nkeepalive = 10\n'
     ).encode())
@@ -314,11 +314,15 @@ def demo_command(root: Path, ui_port: int, office_port: int | None, mqtt_port: i
         station.start()
         from station.cli_station import start_frontends
 
-        parts.extend(handle for _name, handle in start_frontends(station))
+        frontends = start_frontends(station)
+        parts.extend(handle for _name, handle in frontends)
+        sim_token = next((h.app.extensions.get("jemput_sim_token") for _n, h in frontends if hasattr(h, "app")),
+                         None)   # a kiosk that guards its simulator prints a token link; so does the demo
         for other in others:
             other.wait_ready()
         demo = _demo_json(root, ui_port=ui_port, office_url=server.url, mqtt_port=mqtt_port,
-                          admin_password=admin_password, configs=configs, office_toml=office_toml, info=info)
+                          admin_password=admin_password, configs=configs, office_toml=office_toml, info=info,
+                          sim_token=sim_token)
         _print_banner(demo, root, info, ui_ports)
         while not stop_event.wait(1.0):
             pass
@@ -345,7 +349,8 @@ def _start_ingest(office_config: Any, engine: Any) -> Any:
 
 
 def _demo_json(root: Path, *, ui_port: int, office_url: str, mqtt_port: int, admin_password: str,
-               configs: dict[str, Path], office_toml: Path, info: Any) -> dict[str, Any]:
+               configs: dict[str, Path], office_toml: Path, info: Any, sim_token: str | None = None
+               ) -> dict[str, Any]:
     """Write ``demo.json`` (DESIGN §13) atomically; it holds the admin password, so 0600."""
     from station.demo_data import DEMO_PIN, DEMO_USERNAME, demo_roster_csv
 
@@ -353,7 +358,7 @@ def _demo_json(root: Path, *, ui_port: int, office_url: str, mqtt_port: int, adm
         line.split(",")[0] for line in demo_roster_csv(DISTRICT).splitlines()[1:4]]
     demo = {
         "kiosk_url": f"http://127.0.0.1:{ui_port}/",
-        "sim_url": f"http://127.0.0.1:{ui_port}/sim",
+        "sim_url": f"http://127.0.0.1:{ui_port}/sim" + (f"?token={sim_token}" if sim_token else ""),
         "office_url": office_url,
         "dashboard_url": office_url + "/",
         "mqtt": {"host": "127.0.0.1", "port": mqtt_port},

@@ -248,3 +248,27 @@ def test_every_dashboard_string_has_an_indonesian_translation_and_the_mo_files_a
         assert {key(m) for m in po if m.id} == {key(m) for m in template if m.id}, f"{locale}: run the update script"
         if locale == "id":
             assert {key(m): text(m) for m in mo if m.id} == {key(m): text(m) for m in po if m.id}
+
+
+def test_timeline_merges_events_power_changes_refusals_and_commands(tmp_path: Path) -> None:
+    from office import db as office_db
+    from office import records
+
+    _config, engine = _engine(tmp_path)
+    now = utc_now()
+    iso = (lambda t: t.isoformat().replace("+00:00", "Z"))  # noqa: E731
+    with engine.begin() as conn:
+        conn.execute(tdb.status_history.insert(), [
+            {"station": "kph-01", "ts": iso(now - timedelta(minutes=m)), "battery_percent": 80.0,
+             "on_mains": m > 5} for m in range(10, 0, -1)])
+        conn.execute(tdb.station_events.insert().values(
+            station="kph-01", district="6106", ts=iso(now), type="device_fault", severity="error",
+            detail_json='{"device": "camera"}', received_at=now))
+        conn.execute(office_db.quarantine.insert().values(
+            upload_id="u1", packet_id="0190aaaa-0000-7000-8000-000000000000", station_id="kph-01",
+            reason="bad signature", path="/x", at=now))
+    items = records.timeline(engine, "kph-01", [])
+    kinds = [(i.kind, i.title) for i in items]
+    assert ("event", "mains_lost") in kinds and ("event", "device_fault") in kinds
+    assert ("rejected", "0190aaaa-0000-7000-8000-000000000000") in kinds
+    assert [i.at for i in items] == sorted((i.at for i in items), reverse=True)

@@ -8,7 +8,7 @@ measured in the same run, is the naive query the counts replace: ``COUNT(DISTINC
 records table. It also prints the import rate of the national kode wilayah list (91,599 rows) and of the
 residents file.
 
-    .venv/bin/python bench/coverage_scale.py [--records 1000000] [--residents 300000] [--repeat 30] [--no-pg]
+    .venv/bin/python bench/coverage_scale.py [--records N] [--residents N] [--repeat 30] [--no-pg | --no-sqlite]
 """
 
 from __future__ import annotations
@@ -166,10 +166,12 @@ def main() -> None:
     parser.add_argument("--residents", type=int, default=300_000)
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--no-pg", action="store_true", help="SQLite only")
+    parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="jemput-cov-") as tmp_name:
         tmp = Path(tmp_name)
-        run("SQLite", f"sqlite:///{tmp / 'office.db'}", args, tmp)
+        if not args.no_sqlite:
+            run("SQLite", f"sqlite:///{tmp / 'office.db'}", args, tmp)
         if not args.no_pg:
             sys.path.insert(0, str(ROOT / "tests"))
             from pg_server import postgres_server

@@ -124,6 +124,9 @@ def run_command(config_path: Path) -> None:
     from office.server import run_office
 
     config = load_office_config(config_path)
+    if (config.keys_dir / "biometrics.age").exists():
+        click.echo(f"warning: {config.keys_dir / 'biometrics.age'} is on this server; the online office never "
+                   "needs it (move it to the export machine, DESIGN §5)", err=True)
     stop_event = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop_event.set())

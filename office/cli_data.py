@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 import sqlalchemy as sa
 
-from office import desa_stats, imports, refdata
+from office import boundary_import, desa_stats, imports, refdata
 from office.config import OfficeConfig, load_office_config
 from office.db import open_db
 from station.roster import ImportReport
@@ -137,9 +137,9 @@ def boundaries_import(geojson: Path, source: str | None, config_path: Path) -> N
     with _office(config_path) as (config, engine):
         refdata.ensure_shipped_wilayah(engine)
         try:
-            doc = imports.read_geojson(geojson)
+            doc = boundary_import.read_geojson(geojson)
             with _bar("boundaries", len(doc.get("features") or []) if isinstance(doc, dict) else 1) as update:
-                report = imports.import_boundaries(engine, doc, source=source or geojson.name,
+                report = boundary_import.import_boundaries(engine, doc, source=source or geojson.name,
                                                    district=config.office.district, progress=update)
         except imports.ImportFileError as exc:
             raise click.ClickException(str(exc)) from exc

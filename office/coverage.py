@@ -15,8 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from office import refdata
-from office.desa_stats import desa_stats
-from office.record_index import COUNTED, records
+from office.desa_stats import day_counts, desa_stats
 
 RATE_DAYS = 14
 CHART_DAYS = 30
@@ -57,13 +56,14 @@ def _targets(engine: sa.Engine, prefix: str) -> dict[str, tuple[int, int, int]]:
     t = refdata.targets
     with engine.connect() as conn:
         return {k: (lvl, w, s) for k, lvl, w, s in conn.execute(
-            sa.select(t.c.kode, t.c.level, t.c.wajib_ktp, t.c.sudah_rekam).where(*refdata.under(t.c.kode, prefix)))}
+            sa.select(t.c.kode, t.c.level, t.c.wajib_ktp, t.c.sudah_rekam)
+            .where(refdata.in_area(t.c.kecamatan, prefix)))}
 
 
 def _recorded_by_desa(engine: sa.Engine, prefix: str) -> dict[str, int]:
     with engine.connect() as conn:
         return dict(conn.execute(sa.select(desa_stats.c.kode_desa, desa_stats.c.recorded)
-                                 .where(*refdata.under(desa_stats.c.kode_desa, prefix))).all())
+                                 .where(refdata.in_area(desa_stats.c.kecamatan, prefix))).all())
 
 
 def kecamatan_rows(engine: sa.Engine, district: str) -> list[CoverageRow]:
@@ -114,19 +114,14 @@ def district_row(engine: sa.Engine, district: str, kecamatan: list[CoverageRow] 
                        sum(r.recorded_before for r in kecamatan), sum(r.recorded_since for r in kecamatan))
 
 
-def records_per_day(engine: sa.Engine, today: date, days: int = CHART_DAYS,
-                    prefix: str | None = None) -> list[tuple[str, int]]:
+def records_per_day(engine: sa.Engine, today: date, days: int = CHART_DAYS) -> list[tuple[str, int]]:
     """(day, verified records) for each of the last ``days`` days ending ``today``, zeros included."""
     first = (today - timedelta(days=days - 1)).isoformat()
-    query = (sa.select(records.c.day, sa.func.count()).where(records.c.day >= first,
-                                                             records.c.status.in_(COUNTED))
-             .group_by(records.c.day))
-    if prefix:
-        query = query.where(*refdata.under(records.c.kode_desa, prefix))
     with engine.connect() as conn:
-        counts = dict(conn.execute(query).all())
-    return [((today - timedelta(days=days - 1 - i)).isoformat(),
-             int(counts.get((today - timedelta(days=days - 1 - i)).isoformat(), 0))) for i in range(days)]
+        counts = dict(conn.execute(sa.select(day_counts.c.day, day_counts.c.records)
+                                   .where(day_counts.c.day >= first)).all())
+    wanted = [(today - timedelta(days=days - 1 - i)).isoformat() for i in range(days)]
+    return [(day, int(counts.get(day, 0))) for day in wanted]
 
 
 @dataclass(frozen=True)

@@ -80,8 +80,15 @@ def open_db(url: str) -> sa.Engine:
         sa.event.listen(engine, "connect", _sqlite_pragmas)
     else:
         engine = sa.create_engine(url, pool_pre_ping=True)
+    _import_table_modules()
     metadata.create_all(engine)
     return engine
+
+
+def _import_table_modules() -> None:
+    """Modules that define more office tables on ``metadata`` (reference data, the records index, coverage
+    counts), imported here so every engine opened has them."""
+    from office import desa_stats, record_index, refdata  # noqa: F401
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

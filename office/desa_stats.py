@@ -30,6 +30,13 @@ desa_stats = sa.Table(
     sa.Column("last_session_id", sa.String(64)),
 )
 
+day_counts = sa.Table(
+    "records_per_day", metadata,
+    sa.Column("day", sa.String(10), primary_key=True),
+    sa.Column("records", sa.Integer, nullable=False, default=0),
+)
+"""Verified records per local day (the Cakupan chart and the projection read 30 rows, not a month of records)."""
+
 resident_recorded = sa.Table(
     "office_resident_recorded", metadata,
     sa.Column("nik", sa.String(16), primary_key=True),
@@ -53,6 +60,11 @@ def _bump(conn: sa.Connection, kode_desa: str, **changes: Any) -> None:
 
 def count_record(conn: sa.Connection, row: dict[str, Any], first_of_nik: bool) -> None:
     """Account one counted record (called by the indexer inside its transaction)."""
+    if row.get("day"):
+        done = conn.execute(day_counts.update().where(day_counts.c.day == row["day"])
+                            .values(records=day_counts.c.records + 1)).rowcount
+        if not done:
+            conn.execute(day_counts.insert().values(day=row["day"], records=1))
     if row.get("kode_desa"):
         _bump(conn, row["kode_desa"], records=1, recorded=1 if first_of_nik else 0)
     if first_of_nik and row.get("nik"):
@@ -82,6 +94,10 @@ def rebuild(engine: sa.Engine) -> None:
     with engine.begin() as conn:
         conn.execute(desa_stats.delete())
         conn.execute(resident_recorded.delete())
+        conn.execute(day_counts.delete())
+        conn.execute(day_counts.insert().from_select(
+            ["day", "records"], sa.select(records.c.day, sa.func.count()).where(counted, records.c.day.is_not(None))
+            .group_by(records.c.day)))
         rows: dict[str, dict[str, Any]] = {}
 
         def row(kode: str) -> dict[str, Any]:

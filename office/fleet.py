@@ -8,8 +8,11 @@ one whose last state is the broker's last will is "offline" — drawn calm unles
 
 from __future__ import annotations
 
+import functools
 import json
-from dataclasses import asdict, dataclass, field
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -19,7 +22,10 @@ import sqlalchemy as sa
 from office import db
 from office import telemetry_db as tdb
 from office.db import as_utc, metadata, utc_now
-from station.wilayah_names import region_name
+from station.wilayah_names import region_name as _region_name
+
+region_name = functools.lru_cache(maxsize=8192)(_region_name)
+"""Names by code, cached: the list asks for the same few desa and kecamatan on every row."""
 
 station_profile = sa.Table(
     "station_profile",
@@ -80,12 +86,21 @@ class StationRow:
         return self.session.kecamatan if self.session else None
 
     def to_json(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["state"] = self.state.value
-        for key in ("state_changed_at", "last_seen_at"):
-            out[key] = _iso(getattr(self, key))
-        out["urgent"] = self.urgent
-        return out
+        """The JSON row (docs/office-dashboard.md); built by hand, as ``asdict`` is slow for 500 rows."""
+        s = self.session
+        return {
+            "id": self.id, "label": self.label, "simulated": self.simulated, "state": self.state.value,
+            "state_changed_at": _iso(self.state_changed_at), "last_seen_at": _iso(self.last_seen_at),
+            "status_ts": self.status_ts, "version": self.version, "battery_percent": self.battery_percent,
+            "on_mains": self.on_mains, "charging": self.charging, "minutes_left": self.minutes_left,
+            "queue_pending": self.queue_pending, "queue_pending_bytes": self.queue_pending_bytes,
+            "oldest_pending_age_s": self.oldest_pending_age_s, "devices": dict(self.devices),
+            "storage_free_mb": self.storage_free_mb,
+            "session": None if s is None else {"id": s.id, "desa": s.desa, "desa_name": s.desa_name,
+                                               "kecamatan": s.kecamatan, "kecamatan_name": s.kecamatan_name,
+                                               "enrolled": s.enrolled},
+            "locked": self.locked, "alerts": self.alerts, "urgent": self.urgent,
+        }
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -147,19 +162,53 @@ def _fill_status(row: StationRow, status: dict[str, Any]) -> None:
     row.locked = status.get("locked") is True
 
 
+_STATUS_FIELDS = ("version", "battery_percent", "on_mains", "charging", "minutes_left", "queue_pending",
+                  "queue_pending_bytes", "oldest_pending_age_s", "devices", "storage_free_mb", "session", "locked")
+_parsed: OrderedDict[tuple[str, str | None, int], dict[str, Any]] = OrderedDict()
+"""What each station's latest status says, parsed once per status (a list of 500 must not parse 500 JSONs)."""
+_parsed_lock = threading.Lock()
+
+
+def _status_fields(key: tuple[str, str | None, int], status_json: str) -> dict[str, Any]:
+    with _parsed_lock:
+        hit = _parsed.get(key)
+    if hit is not None:
+        return hit
+    row = StationRow(key[0], "", False, StationState.NEVER, None, None, None)
+    try:
+        status = json.loads(status_json)
+    except ValueError:
+        status = None
+    if isinstance(status, dict):
+        _fill_status(row, status)
+    fields = {name: getattr(row, name) for name in _STATUS_FIELDS}
+    with _parsed_lock:
+        _parsed[key] = fields
+        while len(_parsed) > 20000:
+            _parsed.popitem(last=False)
+    return fields
+
+
 def fleet_rows(engine: sa.Engine, district: str, *, only: set[str] | None = None) -> list[StationRow]:
     """Every active registered station of ``district`` (or just ``only``), sorted by id."""
     from office.alerts import open_alerts_by_station
 
     s, t, p = db.stations, tdb.station_status, station_profile
     query = (sa.select(s.c.id, p.c.label, p.c.simulated, t.c.state, t.c.state_changed_at, t.c.received_at,
-                       t.c.status_ts, t.c.status_json)
+                       t.c.status_ts, sa.func.length(t.c.status_json).label("status_len"))
              .select_from(s.outerjoin(t, t.c.station == s.c.id).outerjoin(p, p.c.station == s.c.id))
              .where(s.c.district == district, s.c.active == sa.true()).order_by(s.c.id))
     if only is not None:
         query = query.where(s.c.id.in_(sorted(only)))
     with engine.connect() as conn:
         records = conn.execute(query).all()
+        keys = {r.id: (r.id, r.status_ts, r.status_len) for r in records if r.status_len}
+        with _parsed_lock:
+            missing = [sid for sid, key in keys.items() if key not in _parsed]
+        raw: dict[str, str] = {}
+        for i in range(0, len(missing), 500):
+            raw.update(conn.execute(sa.select(t.c.station, t.c.status_json)
+                                    .where(t.c.station.in_(missing[i:i + 500]))).all())
     alerts = open_alerts_by_station(engine, only=only)
     rows = []
     for r in records:
@@ -167,13 +216,10 @@ def fleet_rows(engine: sa.Engine, district: str, *, only: set[str] | None = None
         row = StationRow(id=r.id, label=r.label or "", simulated=bool(r.simulated), state=state,
                          state_changed_at=as_utc(r.state_changed_at),
                          last_seen_at=as_utc(r.received_at) if r.state is not None else None, status_ts=r.status_ts)
-        if r.status_json:
-            try:
-                status = json.loads(r.status_json)
-            except ValueError:
-                status = None
-            if isinstance(status, dict):
-                _fill_status(row, status)
+        key = keys.get(r.id)
+        if key is not None and (key in _parsed or r.id in raw):
+            for name, value in _status_fields(key, raw.get(r.id, "")).items():
+                setattr(row, name, value)
         if state is StationState.OFFLINE and row.last_seen_at is not None:
             # the will arrives a keep-alive after the station went quiet: its last status says when it was seen
             reported = _parse_iso(r.status_ts)
@@ -215,13 +261,14 @@ def matches(row: StationRow, *, state: str = "", kecamatan: str = "") -> bool:
     return bool(filter_rows([row], state=state, kecamatan=kecamatan))
 
 
-def kecamatan_choices(district: str) -> list[tuple[str, str]]:
+@functools.lru_cache(maxsize=8)
+def kecamatan_choices(district: str) -> tuple[tuple[str, str], ...]:
     """Every kecamatan of the district from the shipped kode wilayah list: (code, name), by name."""
     from station.wilayah_names import iter_shipped_rows
 
     prefix = f"{district[:2]}.{district[2:]}."
-    return sorted(((k, n) for k, n in iter_shipped_rows() if k.startswith(prefix) and k.count(".") == 2),
-                  key=lambda kv: kv[1])
+    return tuple(sorted(((k, n) for k, n in iter_shipped_rows() if k.startswith(prefix) and k.count(".") == 2),
+                        key=lambda kv: kv[1]))
 
 
 def set_profile(engine: sa.Engine, station: str, *, label: str = "", simulated: bool = False) -> None:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -31,7 +29,6 @@ from station.wilayah import InvalidKode, WilayahLevel, parse_kode
 BATCH_ROWS = 2000
 TARGET_COLUMNS = ("kode_wilayah", "nama_wilayah", "wajib_ktp", "sudah_rekam")
 WILAYAH_COLUMNS = ("kode_wilayah", "nama_wilayah")
-MAX_GEOJSON_BYTES = 64 * 1024 * 1024
 MAX_ERRORS_KEPT = 1000
 Progress = Callable[[int], None]
 """Called with the number of bytes (CSV) or features (GeoJSON) read so far."""
@@ -92,7 +89,6 @@ def _open_csv(path: Path, columns: tuple[str, ...], required: tuple[str, ...]) -
 
 def _numbered(stream: io.TextIOBase, delimiter: str) -> Iterator[tuple[int, list[str]]]:
     """Data rows with the line they start on (the header is line 1); blank rows dropped; a CSV error is a row."""
-    csv.field_size_limit(1 << 20)
     reader = csv.reader(stream, delimiter=delimiter)
     previous_end = 1
     while True:
@@ -107,18 +103,18 @@ def _numbered(stream: io.TextIOBase, delimiter: str) -> Iterator[tuple[int, list
             yield start, fields
 
 
-class _Report(ImportReport):
+class RowReport(ImportReport):
     def bad(self, line: int, reason: str) -> None:
         self.skipped += 1
         if len(self.errors) < MAX_ERRORS_KEPT:
             self.errors.append(RowError(line, reason))
 
 
-def _district_prefix(district: str) -> str:
+def district_prefix(district: str) -> str:
     return f"{district[:2]}.{district[2:]}"
 
 
-def _check_region(text: str, known: set[str], prefix: str, level: WilayahLevel | None = None) -> str:
+def check_region(text: str, known: set[str], prefix: str, level: WilayahLevel | None = None) -> str:
     """The dotted code, or raise ValueError with the reason it cannot be used here."""
     try:
         kode = parse_kode(text, level=level).text
@@ -148,7 +144,7 @@ def import_wilayah(engine: sa.Engine, source_rows: Path | Iterable[tuple[str, st
     else:
         reader = None
         numbered = ((i + 2, list(pair)) for i, pair in enumerate(source_rows))
-    report, batch, seen = _Report(), [], set()
+    report, batch, seen = RowReport(), [], set()
     try:
         with engine.begin() as conn:
             conn.execute(refdata.wilayah.delete().where(refdata.wilayah.c.source == source))
@@ -166,7 +162,8 @@ def import_wilayah(engine: sa.Engine, source_rows: Path | Iterable[tuple[str, st
                     report.bad(line, f"kode_wilayah {kode} appears twice")
                     continue
                 seen.add(kode)
-                batch.append({"source": source, "kode": kode, "nama": nama, "level": refdata.level_of(kode)})
+                batch.append({"source": source, "kode": kode, "nama": nama, "level": refdata.level_of(kode),
+                              "parent": refdata.parent_of(kode)})
                 if len(batch) >= BATCH_ROWS * 5:
                     report.imported += _flush(conn, refdata.wilayah, batch)
                     if progress:
@@ -196,10 +193,10 @@ def import_targets(engine: sa.Engine, path: Path, *, district: str, source: str 
     """§8 targets (``kode_wilayah,nama_wilayah,wajib_ktp,sudah_rekam``) for kecamatan and desa of the district."""
     path = Path(path)
     source = source or path.name
-    prefix = _district_prefix(district)
+    prefix = district_prefix(district)
     known = refdata.known_codes(engine, prefix)
     reader, counter = _open_csv(path, TARGET_COLUMNS, TARGET_COLUMNS)
-    report, batch, seen = _Report(), [], {}
+    report, batch, seen = RowReport(), [], {}
     try:
         with engine.begin() as conn:
             conn.execute(refdata.targets.delete().where(refdata.targets.c.source == source))
@@ -215,10 +212,10 @@ def import_targets(engine: sa.Engine, path: Path, *, district: str, source: str 
                 seen[row["kode"]] = line
                 batch.append({**row, "source": source})
                 if len(batch) >= BATCH_ROWS:
-                    report.imported += _replace_rows(conn, refdata.targets, "kode", batch)
+                    report.imported += replace_rows(conn, refdata.targets, "kode", batch)
                     if progress:
                         progress(counter.count)
-            report.imported += _replace_rows(conn, refdata.targets, "kode", batch)
+            report.imported += replace_rows(conn, refdata.targets, "kode", batch)
     finally:
         reader.raw.close()
     if progress:
@@ -232,7 +229,7 @@ def _target_row(fields: list[str], reader: _Reader, known: set[str], prefix: str
     if len(fields) < reader.width:
         raise ValueError(f"missing columns: {len(fields)} of {reader.width} fields")
     values = {c: fields[i].strip() for c, i in reader.index.items()}
-    kode = _check_region(values["kode_wilayah"], known, prefix)
+    kode = check_region(values["kode_wilayah"], known, prefix)
     if refdata.level_of(kode) not in (3, 4):
         raise ValueError(f"kode_wilayah {kode}: targets are per kecamatan or desa")
     numbers = {}
@@ -247,7 +244,7 @@ def _target_row(fields: list[str], reader: _Reader, known: set[str], prefix: str
     return {"kode": kode, "nama": nama, "level": refdata.level_of(kode), "kecamatan": kode[:8], **numbers}
 
 
-def _replace_rows(conn: sa.Connection, table: sa.Table, key: str, batch: list[dict[str, Any]]) -> int:
+def replace_rows(conn: sa.Connection, table: sa.Table, key: str, batch: list[dict[str, Any]]) -> int:
     """Insert ``batch``, replacing rows with the same key from any other source (the newest import wins)."""
     if not batch:
         return 0
@@ -262,11 +259,11 @@ def import_residents(engine: sa.Engine, path: Path, *, district: str, source: st
     """Unrecorded residents in the §8 roster format, checked as a station checks its roster, desa in district."""
     path = Path(path)
     source = source or path.name
-    prefix = _district_prefix(district)
+    prefix = district_prefix(district)
     known = refdata.known_codes(engine, prefix)
     reader, counter = _open_csv(path, ROSTER_COLUMNS, ROSTER_REQUIRED)
     today = today or date.today()
-    report, batch = _Report(), []
+    report, batch = RowReport(), []
     seen: dict[int, int] = {}  # NIK as an int -> first line: the index memory grows by
     try:
         with engine.begin() as conn:
@@ -277,7 +274,7 @@ def import_residents(engine: sa.Engine, path: Path, *, district: str, source: st
                     report.bad(line, parsed)
                     continue
                 try:
-                    _check_region(parsed.kode_desa, known, prefix, WilayahLevel.DESA)
+                    check_region(parsed.kode_desa, known, prefix, WilayahLevel.DESA)
                 except ValueError as exc:
                     report.bad(line, str(exc).replace("kode_wilayah", "kode_desa"))
                     continue
@@ -287,10 +284,10 @@ def import_residents(engine: sa.Engine, path: Path, *, district: str, source: st
                     continue
                 batch.append(_resident_row(parsed, source))
                 if len(batch) >= BATCH_ROWS:
-                    report.imported += _replace_rows(conn, refdata.residents, "nik", batch)
+                    report.imported += replace_rows(conn, refdata.residents, "nik", batch)
                     if progress:
                         progress(counter.count)
-            report.imported += _replace_rows(conn, refdata.residents, "nik", batch)
+            report.imported += replace_rows(conn, refdata.residents, "nik", batch)
     finally:
         reader.raw.close()
     if progress:
@@ -302,106 +299,3 @@ def _resident_row(resident: Resident, source: str) -> dict[str, Any]:
     return {"nik": resident.nik, "nama": resident.nama, "tanggal_lahir": resident.tanggal_lahir.isoformat(),
             "jenis_kelamin": resident.jenis_kelamin, "kode_desa": resident.kode_desa, "alamat": resident.alamat,
             "source": source}
-
-
-# -- boundaries ----------------------------------------------------------------------------------------------------
-
-def read_geojson(path: Path) -> dict[str, Any]:
-    path = Path(path)
-    try:
-        size = os.path.getsize(path)
-        if size > MAX_GEOJSON_BYTES:
-            raise ImportFileError(f"{path.name} is {size} bytes, over the {MAX_GEOJSON_BYTES}-byte limit")
-        with open(path, "rb") as handle:
-            return json.load(handle)
-    except OSError as exc:
-        raise ImportFileError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise ImportFileError(f"{path.name} is not JSON: {exc}") from exc
-
-
-def import_boundaries(engine: sa.Engine, doc: dict[str, Any] | Path, *, source: str | None = None,
-                      district: str | None = None, progress: Progress | None = None) -> ImportReport:
-    """A GeoJSON ``FeatureCollection`` of Polygon/MultiPolygon features with ``kode_wilayah`` (and optionally
-    ``nama_wilayah``, ``lat``, ``lng`` of a label point) in their properties. Bad features are reported as
-    "line" = feature number (1-based) and skipped."""
-    if isinstance(doc, str | Path):
-        source = source or Path(doc).name
-        doc = read_geojson(Path(doc))
-    if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection" or not isinstance(
-            doc.get("features"), list):
-        raise ImportFileError("not a GeoJSON FeatureCollection")
-    source = source or "boundaries"
-    prefix = _district_prefix(district) if district else ""
-    known = refdata.known_codes(engine, prefix) if prefix else None
-    report, batch, seen = _Report(), [], set()
-    with engine.begin() as conn:
-        conn.execute(refdata.boundaries.delete().where(refdata.boundaries.c.source == source))
-        for number, feature in enumerate(doc["features"], start=1):
-            try:
-                row = _boundary_row(feature, known, prefix)
-            except ValueError as exc:
-                report.bad(number, f"feature {number}: {exc}")
-                continue
-            if row["kode"] in seen:
-                report.bad(number, f"feature {number}: kode_wilayah {row['kode']} appears twice")
-                continue
-            seen.add(row["kode"])
-            batch.append({**row, "source": source})
-            if len(batch) >= 200:
-                report.imported += _replace_rows(conn, refdata.boundaries, "kode", batch)
-                if progress:
-                    progress(number)
-        report.imported += _replace_rows(conn, refdata.boundaries, "kode", batch)
-    if progress:
-        progress(len(doc["features"]))
-    return report
-
-
-def _boundary_row(feature: Any, known: set[str] | None, prefix: str) -> dict[str, Any]:
-    if not isinstance(feature, dict) or not isinstance(feature.get("properties"), dict):
-        raise ValueError("not a Feature with properties")
-    props, geometry = feature["properties"], feature.get("geometry")
-    kode_text = props.get("kode_wilayah")
-    if not isinstance(kode_text, str):
-        raise ValueError("properties.kode_wilayah is missing")
-    if known is not None:
-        kode = _check_region(kode_text, known, prefix)
-    else:
-        try:
-            kode = parse_kode(kode_text).text
-        except InvalidKode as exc:
-            raise ValueError(f"invalid kode_wilayah {kode_text!r}: {exc}") from None
-    if not isinstance(geometry, dict) or geometry.get("type") not in ("Polygon", "MultiPolygon"):
-        raise ValueError(f"{kode}: geometry must be a Polygon or MultiPolygon")
-    polygons = geometry.get("coordinates")
-    polygons = [polygons] if geometry["type"] == "Polygon" else polygons
-    if not isinstance(polygons, list) or not polygons:
-        raise ValueError(f"{kode}: no coordinates")
-    for polygon in polygons:
-        if not isinstance(polygon, list) or not polygon:
-            raise ValueError(f"{kode}: a polygon has no rings")
-        for ring in polygon:
-            if not isinstance(ring, list) or len(ring) < 4 or not all(_is_point(p) for p in ring):
-                raise ValueError(f"{kode}: a ring must have at least 4 [lng, lat] points in range")
-    lat, lng = props.get("lat"), props.get("lng")
-    if not (_number(lat) and _number(lng) and -90 <= lat <= 90 and -180 <= lng <= 180):
-        lat, lng = _ring_centre(polygons[0][0])
-    nama = props.get("nama_wilayah") if isinstance(props.get("nama_wilayah"), str) else kode
-    return {"kode": kode, "nama": nama, "level": refdata.level_of(kode), "parent": refdata.parent_of(kode),
-            "label_lat": float(lat), "label_lng": float(lng),
-            "geometry_json": json.dumps(polygons, separators=(",", ":"))}
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _is_point(point: Any) -> bool:
-    return (isinstance(point, list) and len(point) >= 2 and _number(point[0]) and _number(point[1])
-            and -180 <= point[0] <= 180 and -90 <= point[1] <= 90)
-
-
-def _ring_centre(ring: list[list[float]]) -> tuple[float, float]:
-    """Mean of a ring's points as (lat, lng): a label point when the file gives none."""
-    return sum(p[1] for p in ring) / len(ring), sum(p[0] for p in ring) / len(ring)

@@ -116,5 +116,5 @@ def load_biometrics_recipient(keys_dir: Path) -> str:
 
 
 def load_biometrics_identity(path: Path) -> str:
-    """The export machine's identity file (``--identity``); refuses the records identity by name of its header."""
+    """The export machine's identity file (``--identity``); the export itself refuses a records identity."""
     return keys.load_age_identity(Path(path))

@@ -61,12 +61,13 @@ def plan(engine: sa.Engine, district: str, now: datetime, office_location: tuple
     prefix = kecamatan or district_code(district)
     coverage = {r.kode: r for r in desa_rows(engine, district, kecamatan)}
     kec_names = refdata.children_of(engine, district_code(district))
+    b = refdata.boundaries
+    where_desa = b.c.parent == prefix if kecamatan else b.c.kode.like(prefix + ".%")
     with engine.connect() as conn:
         stats = {r["kode_desa"]: r for r in conn.execute(
-            sa.select(desa_stats).where(*refdata.under(desa_stats.c.kode_desa, prefix))).mappings()}
+            sa.select(desa_stats).where(refdata.in_area(desa_stats.c.kecamatan, prefix))).mappings()}
         points = {k: (lat, lng) for k, lat, lng in conn.execute(
-            sa.select(refdata.boundaries.c.kode, refdata.boundaries.c.label_lat, refdata.boundaries.c.label_lng)
-            .where(*refdata.under(refdata.boundaries.c.kode, prefix), refdata.boundaries.c.level == 4))}
+            sa.select(b.c.kode, b.c.label_lat, b.c.label_lng).where(where_desa, b.c.level == 4))}
     rows = []
     for kode, cov in coverage.items():
         stat = stats.get(kode)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections import deque
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ import sqlalchemy as sa
 
 from office import db, desa_stats
 from office.db import metadata
+from office.duplicates import raise_duplicate
 from station import keys as station_keys
 from station.packets import MANIFEST_PART, PacketError, open_manifest
 
@@ -141,8 +144,6 @@ def _store_row(engine: sa.Engine, packet: db.StoredPacket, row: dict[str, Any]) 
         if row["status"] == "verified":
             desa_stats.count_record(conn, row, first_of_nik=earlier is None)
         if earlier is not None:
-            from office.duplicates import raise_duplicate
-
             raise_duplicate(conn, station=packet.station_id, nik=row["nik"], packet_id=packet.packet_id,
                             earlier=earlier, at=db.utc_now())
     if row["status"] == "unreadable":
@@ -178,13 +179,20 @@ def index_pending(engine: sa.Engine, identity: str, *, limit: int = 500, day_off
 
 
 class RecordIndexer:
-    """Indexes new packets in a thread: ``wake()`` after a packet is stored, ``stop()`` at shutdown."""
+    """Indexes new packets in a thread: ``wake(packet)`` after a packet is stored, ``stop()`` at shutdown.
+
+    A stored packet is indexed from the queue ``wake`` fills, so an idle office runs no query at all; a full sweep
+    (every stored packet without a row) runs at start and every ``sweep_s``, for packets stored while the
+    indexer was down or by another process.
+    """
 
     def __init__(self, engine: sa.Engine, identity: str, *, day_offset: timedelta = WIB,
-                 idle_s: float = 1.0, stop_event: threading.Event | None = None) -> None:
-        self.engine, self.identity, self.day_offset, self.idle_s = engine, identity, day_offset, idle_s
+                 idle_s: float = 1.0, sweep_s: float = 600.0, stop_event: threading.Event | None = None) -> None:
+        self.engine, self.identity, self.day_offset = engine, identity, day_offset
+        self.idle_s, self.sweep_s = idle_s, sweep_s
         self._wake = threading.Event()
         self._stop = stop_event or threading.Event()
+        self._queue: deque[db.StoredPacket] = deque()
         self._thread: threading.Thread | None = None
         self.listeners: list[Any] = []
         """Callables ``(count)`` run after a round that indexed something (the dashboard's live refresh)."""
@@ -195,25 +203,44 @@ class RecordIndexer:
             self._thread.start()
         return self
 
-    def wake(self, *_: Any) -> None:
+    def wake(self, packet: db.StoredPacket | None = None) -> None:
+        if packet is not None:
+            self._queue.append(packet)
         self._wake.set()
 
+    def _round(self, sweep: bool) -> int:
+        if sweep:
+            total = 0
+            while not self._stop.is_set() and (done := index_pending(self.engine, self.identity,
+                                                                     day_offset=self.day_offset)):
+                total += done
+            return total
+        done = 0
+        while self._queue and not self._stop.is_set():
+            index_packet(self.engine, self.identity, self._queue.popleft(), day_offset=self.day_offset)
+            done += 1
+        return done
+
     def _run(self) -> None:
+        next_sweep = 0.0
         while not self._stop.is_set():
             self._wake.clear()
+            sweep = time.monotonic() >= next_sweep
             try:
-                done = index_pending(self.engine, self.identity, day_offset=self.day_offset)
-            except sa.exc.SQLAlchemyError as exc:  # database away: try again on the next round
+                done = self._round(sweep)
+                if sweep:
+                    next_sweep = time.monotonic() + self.sweep_s
+            except sa.exc.SQLAlchemyError as exc:  # database away: a sweep on the next round catches up
                 log.warning("record index: %s", exc)
-                done = 0
+                done, next_sweep = 0, time.monotonic() + self.idle_s
             if done:
                 for listener in list(self.listeners):
                     try:
                         listener(done)
                     except Exception:  # noqa: BLE001 - a listener's bug must not stop indexing
                         log.exception("record index listener failed")
-                continue
-            self._wake.wait(self.idle_s)
+            if not self._queue:
+                self._wake.wait(self.idle_s)
 
     def stop(self) -> None:
         self._stop.set()

@@ -54,7 +54,7 @@ def _query(f: RecordFilter) -> sa.Select:
         query = query.where(r.c.day <= f.day_to.isoformat())
     if f.desa:
         query = query.where(r.c.kode_desa == f.desa) if f.desa.count(".") == 3 else \
-                query.where(*refdata.under(r.c.kode_desa, f.desa))
+                query.where(refdata.in_area(r.c.kecamatan, f.desa))
     if f.operator:
         query = query.where(r.c.operator == f.operator)
     if f.exceptions:

@@ -11,7 +11,7 @@ import json
 import zoneinfo
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -88,7 +88,7 @@ def _ts(value: str) -> datetime | None:
         ts = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except (ValueError, AttributeError):
         return None
-    return ts if ts.tzinfo else ts.replace(tzinfo=as_utc(utc_now()).tzinfo)
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
 def timeline(engine: sa.Engine, station: str, commands: list[Any], *, limit: int = 60) -> list[TimelineItem]:
@@ -108,6 +108,13 @@ def timeline(engine: sa.Engine, station: str, commands: list[Any], *, limit: int
             items.append(TimelineItem(as_utc(r.at), "rejected", r.packet_id or "", "bad", {"reason": r.reason}))
         received = conn.execute(sa.select(p.c.received_at).where(p.c.station_id == station)
                                 .order_by(p.c.received_at.desc()).limit(2000)).scalars().all()
+        h = tdb.status_history
+        power = conn.execute(sa.select(h.c.ts, h.c.on_mains).where(h.c.station == station, h.c.on_mains.is_not(None))
+                             .order_by(h.c.id.desc()).limit(2880)).all()
+    for newer, older in zip(power, power[1:], strict=False):   # newest first: a change between two statuses
+        if bool(newer.on_mains) != bool(older.on_mains) and (at := _ts(newer.ts)) is not None:
+            items.append(TimelineItem(at, "event", "mains_restored" if newer.on_mains else "mains_lost",
+                                      "info" if newer.on_mains else "warning"))
     hours = Counter(as_utc(x).replace(minute=0, second=0, microsecond=0) for x in received)
     for hour, count in hours.items():
         items.append(TimelineItem(hour + timedelta(minutes=59, seconds=59), "upload", "", "ok", {"count": count}))

@@ -29,6 +29,7 @@ wilayah = sa.Table(
     sa.Column("kode", sa.String(13), primary_key=True),
     sa.Column("nama", sa.Text, nullable=False),
     sa.Column("level", sa.SmallInteger, nullable=False),
+    sa.Column("parent", sa.String(13), nullable=False, index=True),
     sa.Index("ix_wilayah_kode", "kode"),
 )
 
@@ -75,11 +76,13 @@ def parent_of(kode: str) -> str:
     return kode.rsplit(".", 1)[0] if "." in kode else ""
 
 
-def under(column: sa.ColumnElement, parent: str, *, itself: bool = False) -> tuple[sa.ColumnElement, ...]:
-    """Codes inside ``parent`` as an index range (``LIKE 'x%'`` uses no index on SQLite or most PostgreSQL
-    collations): ``parent.`` <= kode < ``parent/`` (``/`` sorts right after ``.``)."""
-    low = parent if itself else parent + "."
-    return column >= low, column < parent + "/"
+def in_area(kecamatan_column: sa.ColumnElement, area: str) -> sa.ColumnElement:
+    """Rows of a kecamatan (``PP.KK.CC``: equality on the indexed kecamatan column) or of a whole district
+    (``PP.KK``: a LIKE prefix, on the small per-desa tables only). No range comparisons on codes: their order
+    depends on the database collation (most locales ignore the dots)."""
+    if area.count(".") == 2:
+        return kecamatan_column == area
+    return kecamatan_column.like(area + ".%")
 
 
 def ensure_shipped_wilayah(engine: sa.Engine) -> int:
@@ -101,7 +104,7 @@ def ensure_shipped_boundaries(engine: sa.Engine, district: str) -> int:
     with engine.connect() as conn:
         if conn.execute(sa.select(sa.func.count()).select_from(boundaries)).scalar_one():
             return 0
-    from office.imports import import_boundaries
+    from office.boundary_import import import_boundaries
 
     total = 0
     for name in BOUNDARY_FILES:
@@ -131,15 +134,17 @@ def children_of(engine: sa.Engine, parent: str) -> dict[str, str]:
     out: dict[str, str] = {}
     with engine.connect() as conn:
         rows = conn.execute(sa.select(wilayah.c.kode, wilayah.c.nama, wilayah.c.source)
-                            .where(*under(wilayah.c.kode, parent), wilayah.c.level == level))
+                            .where(wilayah.c.parent == parent, wilayah.c.level == level))
         for kode, nama, source in rows:
             if source != SHIPPED or kode not in out:
                 out[kode] = nama
     return dict(sorted(out.items()))
 
 
-def known_codes(engine: sa.Engine, prefix: str) -> set[str]:
-    """Every code in the wilayah tables under ``prefix`` (the office's district): what an import checks against."""
+def known_codes(engine: sa.Engine, district: str) -> set[str]:
+    """The district (``PP.KK``), its kecamatan and their desa from the wilayah tables: what imports check against."""
     with engine.connect() as conn:
-        rows = conn.execute(sa.select(wilayah.c.kode).where(*under(wilayah.c.kode, prefix, itself=True)).distinct())
-        return {r[0] for r in rows}
+        kecamatan = {r[0] for r in conn.execute(sa.select(wilayah.c.kode).where(wilayah.c.parent == district))}
+        desa = {r[0] for r in conn.execute(sa.select(wilayah.c.kode).where(wilayah.c.parent.in_(sorted(kecamatan))))} \
+            if kecamatan else set()
+    return {district} | kecamatan | desa

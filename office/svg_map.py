@@ -72,12 +72,13 @@ def render_map(regions: Iterable[Region], percent: dict[str, float | None], *, n
     pad = 8
     scale = (width - 2 * pad) / span_x
     height = int(span_y * scale + 2 * pad)
-    legend_h = 28 * ((len(BUCKETS) + 1 + 2) // 3) + 8
+
+    label_px = 11 if len(regions) > 12 else 13
 
     def xy(lng: float, lat: float) -> tuple[float, float]:
         return pad + (lng - min_lng) * kx * scale, pad + (max_lat - lat) * scale
 
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height + legend_h}" role="img" '
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
            f'class="map" aria-label="{escape(title)}"><title>{escape(title)}</title>']
     labels = []
     for region in regions:
@@ -94,13 +95,13 @@ def render_map(regions: Iterable[Region], percent: dict[str, float | None], *, n
         out.append(path)
         if region.label:
             x, y = xy(region.label[1], region.label[0])
-            labels.append(f'<text x="{x:.1f}" y="{y:.1f}" font-size="11" text-anchor="middle" fill="#111" '
+            labels.append(f'<text class="label" x="{x:.1f}" y="{y:.1f}" font-size="{label_px}" '
+                          f'text-anchor="middle" fill="#111" '
                           f'stroke="#fff" stroke-width="3" paint-order="stroke" pointer-events="none">'
                           f'{escape(nama)}</text>')
     out.extend(labels)
-    out.append(_legend(height + 4, width))
     out.append("</svg>")
-    return "".join(out)
+    return "".join(out) + legend_html()
 
 
 def _ring_path(ring: list, xy: Callable[[float, float], tuple[float, float]]) -> str:
@@ -114,13 +115,10 @@ def _ring_path(ring: list, xy: Callable[[float, float], tuple[float, float]]) ->
     return "M" + " L".join(parts) + " Z"
 
 
-def _legend(top: float, width: int) -> str:
+def legend_html() -> str:
+    """The legend as HTML beside the map (readable at any size; swatches are tiny SVGs, so no inline style)."""
     items = [(c, label) for _, c, label in BUCKETS] + [NO_TARGET]
-    column_w = width / 3
-    out = []
-    for i, (colour, label) in enumerate(items):
-        x, y = 8 + (i % 3) * column_w, top + 28 * (i // 3)
-        out.append(f'<rect x="{x:.0f}" y="{y:.0f}" width="22" height="16" fill="{colour}" stroke="#555" '
-                   f'stroke-width="0.8"/><text x="{x + 30:.0f}" y="{y + 13:.0f}" font-size="13" fill="#111">'
-                   f'{escape(label)}</text>')
-    return f'<g class="legend" data-legend="1">{"".join(out)}</g>'
+    cells = "".join(f'<li><svg viewBox="0 0 22 14" width="22" height="14" aria-hidden="true"><rect width="22" '
+                    f'height="14" fill="{c}" stroke="#555" stroke-width="1"/></svg>{escape(label)}</li>'
+                    for c, label in items)
+    return f'<ul class="legend" data-legend="1">{cells}</ul>'

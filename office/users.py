@@ -153,21 +153,24 @@ def authenticate(engine: sa.Engine, username: str, password: str, *, max_failed:
                  lockout: timedelta = timedelta(minutes=5), now: datetime | None = None) -> OfficeUser:
     """The user when the password is right; ``LoginRefused`` otherwise (counted; locked after ``max_failed``)."""
     now = now or utc_now()
-    with engine.begin() as conn:
+    refusal: LoginRefused | None = None
+    with engine.begin() as conn:   # the counter change commits even when the login is refused
         row = conn.execute(sa.select(office_users).where(office_users.c.username == username)).first()
         if row is None:
             check_password(password, _DUMMY_HASH)
-            raise LoginRefused("wrong user name or password")
-        locked_until = as_utc(row.locked_until)
-        if locked_until is not None and locked_until > now:
-            raise LoginRefused("account locked", locked_until)
-        if not check_password(password, row.password_hash):
+            refusal = LoginRefused("wrong user name or password")
+        elif (locked_until := as_utc(row.locked_until)) is not None and locked_until > now:
+            refusal = LoginRefused("account locked", locked_until)
+        elif not check_password(password, row.password_hash):
             failed = (row.failed_attempts or 0) + 1
             until = now + lockout if failed >= max_failed else None
             conn.execute(office_users.update().where(office_users.c.username == username).values(
                 failed_attempts=0 if until else failed, locked_until=until))
             append_office_audit(conn, username, "login.failed", {"attempt": failed, "locked": until is not None})
-            raise LoginRefused("account locked" if until else "wrong user name or password", until)
-        conn.execute(office_users.update().where(office_users.c.username == username).values(
-            failed_attempts=0, locked_until=None, last_login_at=now))
+            refusal = LoginRefused("account locked" if until else "wrong user name or password", until)
+        else:
+            conn.execute(office_users.update().where(office_users.c.username == username).values(
+                failed_attempts=0, locked_until=None, last_login_at=now))
+    if refusal is not None:
+        raise refusal
     return _user(row)

@@ -28,8 +28,8 @@ RESIDENTS_PER_DESA = 24
 OUT_DIR = ROOT / "office" / "data"
 TARGETS_FILE = OUT_DIR / "demo-targets-6106-made-up.csv"
 RESIDENTS_FILE = OUT_DIR / "demo-residents-6106-made-up.csv"
-FIRST = ["Agus", "Siti", "Yohanes", "Maria", "Dedi", "Nur", "Paulus", "Lestari", "Rudi", "Theresia", "Hendra",
-         "Aminah", "Stefanus", "Yuliana", "Bambang", "Rosalia", "Antonius", "Wati", "Fransiska", "Ilham"]
+FIRST = {"L": ["Agus", "Yohanes", "Dedi", "Paulus", "Rudi", "Hendra", "Stefanus", "Bambang", "Antonius", "Ilham"],
+         "P": ["Siti", "Maria", "Nur", "Lestari", "Theresia", "Aminah", "Yuliana", "Rosalia", "Wati", "Fransiska"]}
 LAST = ["Saputra", "Rahayu", "Kurniawan", "Lawing", "Ningsih", "Jalung", "Hidayat", "Anyie", "Pratama", "Ayu",
         "Bujang", "Sari", "Tingang", "Wijaya", "Lenjau", "Utami"]
 
@@ -99,7 +99,7 @@ def make_residents(rng: random.Random) -> list[tuple[str, ...]]:
             for i in range(RESIDENTS_PER_DESA):
                 sex = "P" if i % 2 else "L"
                 born = date(1950, 1, 1) + timedelta(days=rng.randrange(0, 365 * 58))
-                name = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
+                name = f"{rng.choice(FIRST[sex])} {rng.choice(LAST)}"
                 rows.append((nik_for(kec, born, sex, serial), name, born.isoformat(), sex, kode,
                              f"Dusun {rng.randint(1, 4)}, RT {rng.randint(1, 9):02d}, {nama_desa}"))
                 serial += 1

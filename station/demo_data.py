@@ -66,15 +66,21 @@ def demo_roster_csv(district: str, per_village: int = 12, seed: int = 6106) -> s
     return "\n".join(lines) + "\n"
 
 
-def seed_demo(conn, district: str) -> DemoInfo | None:  # noqa: ANN001 - sqlite3.Connection
-    """Add the demo operator and roster if the store has no operator yet; None when it already had data."""
+def seed_demo(conn, district: str, roster_text: str | None = None) -> DemoInfo | None:  # noqa: ANN001
+    """Add the demo operator and roster if the store has no operator yet; None when it already had data.
+
+    ``roster_text`` is a roster the office exported for this station (``jemput demo`` passes it); without it a
+    small roster is generated."""
     if list_operators(conn):
         return None
     add_operator(conn, DEMO_USERNAME, DEMO_DISPLAY_NAME, DEMO_PIN, role="supervisor")
-    text = demo_roster_csv(district)
+    text = roster_text if roster_text and roster_text.count("\n") > 1 else demo_roster_csv(district)
     report = import_roster(conn, io.StringIO(text), actor="demo")
-    niks = tuple(line.split(",")[0] for line in text.splitlines()[1:4])
-    return DemoInfo(DEMO_USERNAME, DEMO_PIN, demo_villages(district), report.imported, niks)
+    rows = [line.split(",") for line in text.splitlines()[1:]]
+    niks = tuple(row[0] for row in rows[:3])
+    villages = tuple(dict.fromkeys(row[4] for row in rows if len(row) > 4)) if roster_text else \
+        demo_villages(district)
+    return DemoInfo(DEMO_USERNAME, DEMO_PIN, villages, report.imported, niks)
 
 
 def describe(info: DemoInfo) -> str:

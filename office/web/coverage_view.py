@@ -23,6 +23,15 @@ bp = Blueprint("coverage", __name__)
 MAX_UPLOAD_ERRORS_SHOWN = 15
 
 
+def ensure_reference(ctx: Any) -> None:
+    """The national names and (district 6106) the shipped boundaries, loaded once if ``init`` did not: a page
+    with no kecamatan would say nothing useful."""
+    if not getattr(ctx, "_reference_checked", False):
+        refdata.ensure_shipped_wilayah(ctx.engine)
+        refdata.ensure_shipped_boundaries(ctx.engine, ctx.config.office.district)
+        ctx._reference_checked = True
+
+
 def local_today(ctx: Any) -> Any:
     import zoneinfo
 
@@ -44,6 +53,10 @@ def target_sources(engine: sa.Engine) -> list[dict[str, Any]]:
     return [{"source": s, "rows": n, "made_up": "made-up" in s or "dibuat" in s} for s, n in rows]
 
 
+def least_recorded_first(row: Any) -> tuple:
+    return (row.percent is None, row.percent if row.percent is not None else 0.0, row.kode)
+
+
 @bp.get("/cakupan")
 @login_required
 def index() -> Any:
@@ -62,8 +75,12 @@ def index() -> Any:
         desa = desa_rows(ctx.engine, district, kecamatan)
         desa_map = render_map(load_regions(ctx.engine, kecamatan), {r.kode: r.percent for r in desa},
                               title=tr("Peta desa menurut persen terekam", "Desa by percent recorded"))
-    chart = bar_chart(summary["per_day"], title=tr("Rekaman diterima per hari", "Records received per day"))
+    chart = bar_chart(summary["per_day"], width=480, height=220,
+                      title=tr("Rekaman diterima per hari", "Records received per day"))
     names = {r.kode: r.nama for r in summary["kecamatan"]}
+    # Least recorded first: that is where the next trip should go; regions without a target last.
+    summary["kecamatan"] = sorted(summary["kecamatan"], key=least_recorded_first)
+    desa = sorted(desa, key=least_recorded_first) if desa else desa
     return render_template("cakupan.html", summary=summary, kec_map=kec_map, desa_map=desa_map, desa=desa,
                            kecamatan=kecamatan, kecamatan_name=names.get(kecamatan or "", kecamatan),
                            chart=chart, sources=target_sources(ctx.engine), buckets=BUCKETS, tr=tr, today=today)
@@ -102,6 +119,14 @@ def import_file(kind: str) -> Any:
         flash(tr(f"... dan {report.skipped - MAX_UPLOAD_ERRORS_SHOWN} baris lain",
                  f"... and {report.skipped - MAX_UPLOAD_ERRORS_SHOWN} more rows"), "bad")
     return redirect(url_for("coverage.index") + "#data")
+
+
+@bp.before_app_request
+def _reference_first() -> None:
+    from flask import request as req
+
+    if req.endpoint and req.endpoint.split(".")[0] in ("coverage", "planner", "records_page", "dashboard_data"):
+        ensure_reference(office_ctx())
 
 
 def init_app(app: Flask) -> None:

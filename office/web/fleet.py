@@ -2,31 +2,55 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Blueprint, Flask, Response, abort, render_template, request, session, stream_with_context
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    current_app,
+    get_template_attribute,
+    render_template,
+    request,
+    session,
+    stream_with_context,
+    url_for,
+)
+from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
+from markupsafe import Markup
 
 from office import fleet
 from office.live import HubFull
 from office.web import add_nav, office_ctx
 from office.web.auth import current_user, login_required, not_activity
-from office.web.format import init_format
+from office.web.format import ago, init_format
+from office.web.texts import row_labels
 
 bp = Blueprint("fleet", __name__)
 HEARTBEAT_S = 15.0
 STATES = ("online", "offline", "never")
 
 
+@functools.lru_cache(maxsize=8)
+def _kecamatan_codes(district: str) -> frozenset[str]:
+    return frozenset(code for code, _name in fleet.kecamatan_choices(district))
+
+
 def _filters() -> dict[str, str]:
     state = request.args.get("state", "")
     kec = request.args.get("kecamatan", "")
     sort = request.args.get("sort", "id")
-    return {"state": state if state in STATES else "", "kecamatan": kec if kec.count(".") == 2 and len(kec) == 8
-            else "", "sort": sort if sort in fleet.SORTS else "id"}
+    known = _kecamatan_codes(office_ctx().config.office.district)
+    return {"state": state if state in STATES else "", "kecamatan": kec if kec in known else "",
+            "sort": sort if sort in fleet.SORTS else "id"}
 
 
 def ingest_counters() -> dict[str, int]:
@@ -39,6 +63,50 @@ def ingest_counters() -> dict[str, int]:
                 "rejected:other_district", "rejected:wrong_district"))}
 
 
+class RowCache:
+    """Rendered station rows, reused while nothing shown in them changed.
+
+    The key holds everything the row shows (its telemetry times, open alerts, language, filters' visibility does
+    not enter: it is a class set by the page) and the relative "last seen" text as it reads right now, so a
+    cached row is never staler than a fresh one would be. Bounded: the oldest entries go first.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._rows: OrderedDict[tuple[Any, ...], Markup] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def render(self, row: fleet.StationRow, labels: dict[str, str], lang: str) -> Markup:
+        key = (lang, row.id, row.state.value, row.status_ts, row.last_seen_at, row.state_changed_at, row.label,
+               row.simulated, str(ago(row.last_seen_at, labels["never"])),
+               tuple((a["id"], a["acknowledged"]) for a in row.alerts))
+        with self._lock:
+            hit = self._rows.get(key)
+            if hit is not None:
+                self._rows.move_to_end(key)
+                return hit
+        macro = get_template_attribute("_macros.html", "station_row")
+        html = Markup(macro(row, labels, url_for("fleet.station", station_id=row.id)))
+        with self._lock:
+            self._rows[key] = html
+            while len(self._rows) > self.size:
+                self._rows.popitem(last=False)
+        return html
+
+
+def _row_cache() -> RowCache:
+    ext = current_app.extensions
+    if "jemput_row_cache" not in ext:
+        ext["jemput_row_cache"] = RowCache()
+    return ext["jemput_row_cache"]
+
+
+def render_rows(rows: list[fleet.StationRow]) -> list[Markup]:
+    labels, lang = row_labels(), str(get_locale() or "id")
+    cache = _row_cache()
+    return [cache.render(row, labels, lang) for row in rows]
+
+
 @bp.get("/")
 @login_required
 def index() -> Any:
@@ -46,7 +114,7 @@ def index() -> Any:
     f = _filters()
     rows = fleet.fleet_rows(ctx.engine, ctx.config.office.district)
     shown = fleet.sort_rows(fleet.filter_rows(rows, state=f["state"], kecamatan=f["kecamatan"]), f["sort"])
-    return render_template("stations.html", rows=shown, total=len(rows), filters=f,
+    return render_template("stations.html", rows=shown, rows_html=render_rows(shown), total=len(rows), filters=f,
                            kecamatan=fleet.kecamatan_choices(ctx.config.office.district),
                            counts={s: sum(1 for r in rows if r.state.value == s) for s in STATES},
                            counters=ingest_counters(), live=ctx.ingest is not None)
@@ -81,8 +149,7 @@ def _event(name: str, data: dict[str, Any]) -> str:
 
 def _row_payload(row: fleet.StationRow, f: dict[str, str]) -> dict[str, Any]:
     return {"id": row.id, "visible": fleet.matches(row, state=f["state"], kecamatan=f["kecamatan"]),
-            "row": render_template("_station_row.html", row=row),
-            "card": render_template("_station_card.html", row=row), "urgent": row.urgent}
+            "row": str(render_rows([row])[0]), "urgent": row.urgent}
 
 
 def live_stream(f: dict[str, str], idle_deadline: float, max_s: float | None = None) -> Iterator[str]:

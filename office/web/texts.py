@@ -36,6 +36,8 @@ _EVENTS = {
     "power_source": lambda d: _("Power source changed"),
     "mains_lost": lambda d: _("Mains power lost"),
     "mains_restored": lambda d: _("Mains power back"),
+    "packet_rejected": lambda d: _("The office refused a record"),
+    "sync_failed": lambda d: _("Sending records failed (will retry)"),
 }
 
 
@@ -71,3 +73,26 @@ def init_texts(app: Flask) -> None:
     app.add_template_global(command_state_text)
     app.add_template_global(timeline_text)
     app.add_template_global(duration)
+    app.add_template_global(row_labels)
+
+
+def row_labels() -> dict[str, str]:
+    """Every word a station row or card needs, translated once per request (500 rows must not mean 20,000
+    gettext look-ups)."""
+    from flask import g
+
+    cached = g.get("_row_labels")
+    if cached is not None:
+        return cached
+    labels = {
+        "online": _("online"), "offline": _("offline"), "never_seen": _("never seen"), "locked": _("locked"),
+        "simulated": _("simulated"), "sim_title": _("A simulated station (demo)"), "mains": _("mains"),
+        "battery": _("battery"), "no_session": _("no session"), "recorded": _("%(n)d recorded"),
+        "open_alerts": _("Open alerts"), "never": _("never"), "left": _("%(t)s left"), "oldest": _("oldest %(t)s"),
+        "last_seen": _("Last seen"), "battery_label": _("Battery"), "waiting": _("Waiting to send"),
+        "session": _("Session"), "devices": _("Devices"), "free_storage": _("Free storage"),
+        "dev_camera": _("camera"), "dev_fingerprint": _("finger"), "dev_signature_pad": _("sign pad"),
+        "dev_battery": _("battery"), "h_ok": _("ok"), "h_absent": _("not connected"), "h_fault": _("fault"),
+    }
+    g._row_labels = labels
+    return labels

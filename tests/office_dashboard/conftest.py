@@ -53,8 +53,9 @@ def log_in(client: Any, username: str, password: str) -> Any:
                                        "csrf_token": csrf_token(client)})
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Module-scoped: one sync Playwright at a time per process, so it is gone before tests/ui start theirs."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"browser tests need Debian's Chromium at {CHROMIUM} (apt-get install chromium)")
     from playwright.sync_api import sync_playwright

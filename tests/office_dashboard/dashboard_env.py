@@ -114,13 +114,14 @@ class District:
 
 
 def _station_toml(root: Path, station_id: str, *, ui_port: int, office_url: str, mqtt_port: int, recipient: str,
-                  verify_key: str) -> Path:
+                  verify_key: str, biometrics_key: str = "") -> Path:
     data = root / station_id
     path = root / f"{station_id}.toml"
     path.write_text(
         f'[station]\nid = "{station_id}"\ndistrict = "{DISTRICT}"\ndata_dir = "{data}"\n\n'
         f'[ui]\nhost = "127.0.0.1"\nport = {ui_port}\n\n'
         f'[office]\nurl = "{office_url}"\npublic_key = "{recipient}"\nverify_key = "{verify_key}"\n'
+        f'biometrics_key = "{biometrics_key}"\n'
         f'token = "@{data / "keys" / "upload-token"}"\n\n'
         f'[mqtt]\nhost = "127.0.0.1"\nport = {mqtt_port}\nkeepalive = 2\nstatus_interval_s = 2\n\n'
         f'[devices.camera]\nbackend = "synthetic"\n', encoding="utf-8")
@@ -154,7 +155,8 @@ def start_district(root: Path, *, station_ids: tuple[str, ...] = ("kph-01", "kph
     district = District(root, broker, config, engine, server, ingest)
     for sid in station_ids:
         path = _station_toml(root, sid, ui_port=free_port(), office_url=server.url, mqtt_port=broker.port,
-                             recipient=office_keys.recipient, verify_key=office_keys.verify_key_b64)
+                             recipient=office_keys.recipient, verify_key=office_keys.verify_key_b64,
+                             biometrics_key=office_keys.biometrics_recipient)
         st_config = load_config(path)
         public_b64, _ = init_station(st_config)
         token = office_stations.register_station(engine, sid, public_b64, DISTRICT)

@@ -17,14 +17,15 @@ from typing import Any
 import sqlalchemy as sa
 
 from office import refdata
+from office.keys import load_office_keys
 from office.record_index import index_pending, records
 from station import keys
 from station.config import config_from_dict
 from station.roster import Resident
-from station.runtime import build_station, init_station
+from station.runtime import PART_BUILDERS, build_station, init_station
 from station.sessions import open_session
 from tests.enrollment.helpers import Payloads, ensure_operator, run_to_review
-from tests.office_receiver.conftest import Office, running_office
+from tests.office_receiver.conftest import Office
 
 KAPUAS_HULU = "6106"
 
@@ -55,12 +56,16 @@ class StationRig:
         (data / "keys").mkdir(parents=True, exist_ok=True)
         keys.save_private_key(self.office.station_keys[self.station_id], data / "keys" / "station.key",
                               overwrite=True)
+        (data / "keys" / "upload-token").write_text(self.office.tokens[self.station_id])
         config = config_from_dict({
             "station": {"id": self.station_id, "district": KAPUAS_HULU, "data_dir": str(data)},
             "office": {"public_key": self.office.keys.recipient,
-                       "biometrics_key": self.office.keys.biometrics_recipient}})
+                       "biometrics_key": self.office.keys.biometrics_recipient,
+                       "url": self.office.server.url, "verify_key": self.office.keys.verify_key_b64,
+                       "token": f"@{data / 'keys' / 'upload-token'}"}})
         init_station(config)
-        self.station = build_station(config, builders={})
+        # The station's own tus uploader (station.sync), not started: each upload() runs one round of it.
+        self.station = build_station(config, builders={"uploader": PART_BUILDERS["uploader"]})
 
     def record(self, who: Resident, *, session_desa: str | None = None, seed: int = 1) -> str:
         """Enroll ``who`` in a session at ``session_desa`` (default: their desa); returns the packet id."""
@@ -87,9 +92,10 @@ class StationRig:
         return outbox.read_bytes(outbox.get(packet_id))
 
     def upload(self, packet_id: str) -> None:
-        data = self.packet_bytes(packet_id)
-        reply = self.office.upload(data, packet_id=packet_id, station=self.station_id, chunk_bytes=256 * 1024)
-        assert reply.status in (200, 204) and "jemput-receipt" in reply.headers, (reply.status, reply.body[:200])
+        """One round of the station's uploader: the packet goes by tus and comes back acknowledged (receipt)."""
+        self.station.uploader.run_once()
+        state = self.station.outbox.get(packet_id).state.value
+        assert state in ("acknowledged", "purged"), f"packet {packet_id} is {state} after an upload round"
 
     def record_and_upload(self, who: Resident, **kw: Any) -> str:
         packet_id = self.record(who, **kw)
@@ -104,9 +110,35 @@ def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+OFFICE_LOCATION = {"location_lat": 0.8363, "location_lng": 112.9311}   # Putussibau
+
+
+@contextmanager
+def _running_office(data_dir: Path, database_url: str) -> Iterator[Office]:
+    """As the receiver tests' office, with the office's location set (the planner's distances)."""
+    from office import db, stations
+    from office.keys import init_office_keys
+    from office.server import OfficeServer
+    from tests.office_receiver.conftest import office_config
+
+    config = office_config(data_dir, database_url=database_url, **OFFICE_LOCATION)
+    init_office_keys(config.keys_dir)
+    office_keys = load_office_keys(config.keys_dir)   # what a running office loads: no biometrics identity
+    engine = db.open_db(config.database_url)
+    station_keys = {sid: keys.generate_signing_key() for sid in ("kph-01", "kph-02")}
+    tokens = {sid: stations.register_station(engine, sid, keys.public_key_b64(key), "6106")
+              for sid, key in station_keys.items()}
+    server = OfficeServer(config, engine, office_keys).start()
+    try:
+        yield Office(config, engine, office_keys, server, tokens, station_keys)
+    finally:
+        server.stop()
+        engine.dispose()
+
+
 @contextmanager
 def office_with_stations(root: Path, database_url: str = "") -> Iterator[tuple[Office, dict[str, StationRig]]]:
-    with running_office(root / "office", database_url) as office:
+    with _running_office(root / "office", database_url) as office:
         refdata.ensure_shipped_wilayah(office.engine)
         refdata.ensure_shipped_boundaries(office.engine, KAPUAS_HULU)
         rigs = {sid: StationRig(office, sid, root / "stations") for sid in ("kph-01", "kph-02")}

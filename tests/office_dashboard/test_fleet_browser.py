@@ -54,8 +54,10 @@ def _row(page: Any, station: str) -> Any:
 
 
 def _sim(page: Any, kiosk: str, action: str, arg: str = "") -> None:
-    """Press a simulator panel button on a station's kiosk (the panel's own POST, with its CSRF token)."""
+    """Press a simulator panel button on a station's kiosk (the panel's own POST, with its CSRF token), logged in
+    as the station's operator (the simulator may require the operator log-in)."""
     if not page.url.startswith(kiosk + "/sim"):
+        _kiosk_login(page, kiosk)
         page.goto(kiosk + "/sim")
     status = page.evaluate("""async ([action, arg]) => {
         const token = document.querySelector('meta[name=csrf-token]').content;
@@ -84,8 +86,9 @@ def test_both_stations_online_then_live_updates_without_reload(pc: Any, district
     office_shots(pc, "stations-pc")
     phone = _login(browser, district, PHONE)
     try:
-        expect(phone.locator("#card-kph-01 .pill.online")).to_be_visible()
-        expect(phone.locator("#fleet")).to_be_hidden()                  # cards, not the table, on a phone
+        expect(phone.locator("#row-kph-01 .pill.online")).to_be_visible()
+        expect(phone.locator("#fleet thead")).to_be_hidden()            # cards, not a table, on a phone
+        assert phone.evaluate("getComputedStyle(document.querySelector('#row-kph-01')).display") == "grid"
         assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], "phone page scrolls sideways"
         office_shots(phone, "stations-phone", full_page=True)
     finally:
@@ -118,7 +121,7 @@ def test_status_arrives_on_the_page_within_two_seconds(pc: Any, district: Distri
         sim.close()
 
 
-def test_battery_drain_raises_then_clears_the_battery_alert(pc: Any, district: District) -> None:
+def test_battery_drain_raises_then_clears_the_battery_alert(pc: Any, district: District, office_shots: Any) -> None:
     kiosk = district.stations["kph-02"].kiosk
     sim = pc.context.new_page()
     try:
@@ -132,6 +135,7 @@ def test_battery_drain_raises_then_clears_the_battery_alert(pc: Any, district: D
         row = pc.locator("tr[data-rule='battery_low'][data-station='kph-02'].open")
         row.locator("button").click()                          # acknowledge (admin)
         expect(pc.locator("tr[data-rule='battery_low'][data-station='kph-02'].open")).to_contain_text(ADMIN[0])
+        office_shots(pc, "alerts-pc")
         pc.goto(district.url + "/")
         _sim(sim, kiosk, "restore_mains")
         _sim(sim, kiosk, "battery", "80")
@@ -143,15 +147,21 @@ def test_battery_drain_raises_then_clears_the_battery_alert(pc: Any, district: D
     assert battery and battery[0]["cleared_at"] and battery[0]["acked_by"] == ADMIN[0]
 
 
-def _kiosk_start(page: Any, kiosk: str, nik: str) -> None:
-    sys_path = str(ROOT / "tests" / "ui")
+def _kiosk_login(page: Any, kiosk: str) -> None:
     import sys
 
+    sys_path = str(ROOT / "tests" / "ui")
     if sys_path not in sys.path:
         sys.path.insert(0, sys_path)
-    from kiosk_steps import find_by_nik, login
+    from kiosk_steps import login
 
     login(page, kiosk)
+
+
+def _kiosk_start(page: Any, kiosk: str, nik: str) -> None:
+    from kiosk_steps import find_by_nik
+
+    _kiosk_login(page, kiosk)
     page.goto(kiosk + "/search")
     if "/session/open" in page.url:
         page.locator(f"[data-desa='{DEMO_DESA}']").click()
@@ -261,14 +271,14 @@ def test_sigkill_turns_the_card_offline_raises_the_offline_alert_and_restart_cle
         browser: Any, district: District, office_shots: Any) -> None:
     phone = _login(browser, district, PHONE)
     try:
-        card = phone.locator("#card-kph-01")
+        card = phone.locator("#row-kph-01")
         expect(card.locator(".pill.online")).to_be_visible(timeout=30_000)
         district.stations["kph-01"].kill()
         expect(card.locator(".pill.offline")).to_be_visible(timeout=20_000)        # the last will
         alert = phone.locator("#alert-strip li[data-rule='offline_session'][data-station='kph-01']")
         expect(alert).to_be_visible(timeout=20_000)                                # after offline_after_s = 4 s
         expect(card.locator(".pill.offline.urgent")).to_be_visible()               # a session is open there
-        expect(phone.locator("#card-kph-02 .pill.online")).to_be_visible()         # the other one is fine
+        expect(phone.locator("#row-kph-02 .pill.online")).to_be_visible()         # the other one is fine
         office_shots(phone, "stations-phone-offline", full_page=True)
         district.stations["kph-01"].start()
         expect(card.locator(".pill.online")).to_be_visible(timeout=30_000)

@@ -58,12 +58,8 @@
   es.addEventListener("hello", function () { setLive(true); });
   es.addEventListener("station", function (ev) {
     var d = JSON.parse(ev.data);
-    var tr = swap("row-" + d.id, d.row), card = swap("card-" + d.id, d.card);
-    [tr, card].forEach(function (el) {
-      if (!el) return;
-      el.classList.toggle("hidden", !d.visible);
-      el.classList.add("flash-row");
-    });
+    var tr = swap("row-" + d.id, d.row);
+    if (tr) { tr.classList.toggle("hidden", !d.visible); tr.classList.add("flash-row"); }
     document.dispatchEvent(new CustomEvent("jemput:station", { detail: d }));
   });
   es.addEventListener("alerts", function (ev) { swap("alert-strip", JSON.parse(ev.data).strip); });

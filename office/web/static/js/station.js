@@ -20,7 +20,7 @@
     var opts = {
       width: Math.max(280, box.clientWidth), height: 240,
       scales: { y: { range: [0, 100] } },
-      axes: [{ values: function (u, vals) { return vals.map(fmtTime); }, size: 40 }, { values: function (u, vals) { return vals.map(function (v) { return v + "%"; }); } }],
+      axes: [{}, { values: function (u, vals) { return vals.map(function (v) { return v + "%"; }); } }],
       series: [{ label: box.dataset.time, value: function (u, v) { return v == null ? "–" : fmtTime(v); } },
                { label: box.dataset.label, stroke: "#0b6e4f", width: 2, fill: "rgba(11,110,79,0.08)" },
                { label: box.dataset.mains, stroke: "#9aa3a0", width: 1, dash: [4, 4], paths: window.uPlot.paths.stepped({ align: 1 }) }],

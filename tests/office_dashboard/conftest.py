@@ -3,7 +3,6 @@ Chromium through Playwright at the office's sizes (1280x800 PC, 360x740 phone)."
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,8 +15,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
-PC = {"width": 1280, "height": 800}
-PHONE = {"width": 360, "height": 740}
 
 
 @pytest.fixture
@@ -41,16 +38,6 @@ def office_app(tmp_path: Path) -> Iterator[Any]:
     app.engine = engine
     yield app
     engine.dispose()
-
-
-def csrf_token(client: Any, path: str = "/login") -> str:
-    html = client.get(path).get_data(as_text=True)
-    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
-
-
-def log_in(client: Any, username: str, password: str) -> Any:
-    return client.post("/login", data={"username": username, "password": password,
-                                       "csrf_token": csrf_token(client)})
 
 
 @pytest.fixture(scope="module")

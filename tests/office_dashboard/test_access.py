@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 import pytest
-from conftest import csrf_token, log_in
+from dashboard_helpers import csrf_token, log_in
 
 from office import alerts
 from office.audit import recent_office_audit, verify_office_audit

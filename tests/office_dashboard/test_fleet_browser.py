@@ -11,8 +11,8 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
-from conftest import PC, PHONE
 from dashboard_env import ADMIN, DESA, UNREGISTERED, VIEWER, District, api, start_district, wait_for
+from dashboard_helpers import PC, PHONE
 from paho.mqtt.enums import CallbackAPIVersion
 from playwright.sync_api import expect
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from conftest import csrf_token, log_in
+from dashboard_helpers import csrf_token, log_in
 
 from office import alerts, commands, fleet
 from office import telemetry_db as tdb

@@ -340,19 +340,26 @@ def _append(path: Path, offset: int, remaining: int, current: dict[str, str]) ->
     with handle:
         handle.truncate(offset)  # bytes a crash left past the recorded offset are not the client's
         handle.seek(offset)
-        try:
-            while chunk := request.stream.read(CHUNK_BYTES):
-                written += len(chunk)
-                if written > remaining:
-                    handle.truncate(offset)
-                    raise TusError(413, "too_large", "PATCH body passes Upload-Length", current)
-                handle.write(chunk)
-        except (ClientDisconnected, OSError) as exc:    # cut or stalled mid-body: keep what arrived
-            current_app.logger.info("PATCH of %s cut after %d bytes (%s); kept them", path.stem, written,
-                                    type(exc).__name__)
+        while chunk := _read_body_piece(path, written):
+            written += len(chunk)
+            if written > remaining:
+                handle.truncate(offset)
+                raise TusError(413, "too_large", "PATCH body passes Upload-Length", current)
+            handle.write(chunk)         # a write error (disk full) is not a cut: it propagates
         handle.flush()
         os.fsync(handle.fileno())
     return written
+
+
+def _read_body_piece(path: Path, written: int) -> bytes:
+    """The next piece of the PATCH body, or b"" at its end or when the connection was cut or stalled mid-body
+    (then what arrived so far is kept)."""
+    try:
+        return request.stream.read(CHUNK_BYTES)
+    except (ClientDisconnected, OSError) as exc:
+        current_app.logger.info("PATCH of %s cut after %d bytes (%s); kept them", path.stem, written,
+                                type(exc).__name__)
+        return b""
 
 
 def _complete(ctx: ReceiverContext, station: StationRecord, found: db.Upload) -> Response:

@@ -17,7 +17,8 @@ CLEAN_CHUNKS_TO_RAISE = 8
 
 @dataclass(frozen=True)
 class ChunkPolicy:
-    initial_bytes: int = 256 * 1024
+    initial_bytes: int = 4 * 1024 * 1024
+    """A whole real packet in one PATCH: with a streaming office, more PATCHes only add round trips."""
     min_bytes: int = 16 * 1024
     max_bytes: int = 4 * 1024 * 1024
     target_s: float = 30.0

@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 NEW_RECORD_TOPICS = ("enrollment.finished",)
 """Bus topics that mean a packet was just queued: an idle uploader starts a round at once."""
+PROGRESS_EVERY_BYTES = 32 * 1024
+"""Within a PATCH, a ``sync.progress`` event per this many bytes sent (4 s of a 64 kbit/s link)."""
 MAX_FRUITLESS_RESUMES = 1
 """Cuts in a row after which the office had no more bytes than before: then the round ends and backs off."""
 
@@ -352,7 +354,8 @@ class Uploader:
         """PATCH one chunk; returns (new offset, acknowledged)."""
         size = min(self.chunk_bytes, len(data) - offset)
         started = time.monotonic()
-        resp = self.client.patch(url, offset, data[offset:offset + size])
+        resp = self.client.patch(url, offset, data[offset:offset + size],
+                                 on_piece=self._progress_reporter(item, offset, len(data)))
         elapsed = time.monotonic() - started
         if resp.status == 204:
             number, confirmed = self._connection
@@ -394,6 +397,20 @@ class Uploader:
             log.warning("ignoring an invalid rejection of %s: %s", item.packet_id, exc)
             return
         raise PacketRejected(f"{item.packet_id}: {what} answered {resp.status}: {reason}", reason=reason)
+
+    def _progress_reporter(self, item: OutboxItem, offset: int, total: int) -> Callable[[int], None]:
+        """``sync.progress`` about every ``PROGRESS_EVERY_BYTES`` sent within a PATCH (a whole packet may be one
+        PATCH), so the queue page moves on a slow link; ``offset`` there is what left the station."""
+        sent = [0, 0]      # bytes sent in this PATCH, bytes at the last event
+
+        def on_piece(n: int) -> None:
+            sent[0] += n
+            if sent[0] - sent[1] >= PROGRESS_EVERY_BYTES:
+                sent[1] = sent[0]
+                self.current = {"packet_id": item.packet_id, "offset": offset + sent[0], "size_bytes": total}
+                self._publish("sync.progress", packet_id=item.packet_id, offset=offset + sent[0], size_bytes=total,
+                              bytes_per_s=None)
+        return on_piece
 
     def _acknowledge_if_received(self, source: Response | dict | None, item: OutboxItem, *, already: bool) -> bool:
         receipt = source.json() if isinstance(source, Response) and source.status == 200 else source

@@ -264,6 +264,23 @@ def sync_now() -> Any:
     return redirect(url_for("operator.queue"))
 
 
+@bp.get("/queue/requeue/<packet_id>")
+@login_required
+def requeue_confirm(packet_id: str) -> Any:
+    """The PIN keypad that confirms sending a rejected record again (``all`` = every rejected one)."""
+    from station.outbox import REJECTED_MARKER
+
+    outbox = kiosk().station.outbox
+    with db():
+        item = None if packet_id == "all" else outbox.get(packet_id)
+        count = len(outbox.rejected())
+    if packet_id != "all" and (item is None or not item.rejected):
+        abort(404)
+    reason = (item.last_error or "").removeprefix(REJECTED_MARKER) if item else ""
+    return render_template("queue_requeue.html", item=item, packet_id=packet_id, reason=reason, count=count,
+                           pin_length=PIN_LENGTH)
+
+
 @bp.post("/queue/requeue")
 @login_required
 def requeue() -> Any:

@@ -42,7 +42,9 @@ def test_the_queue_page_sends_a_rejected_record_again_with_the_operators_pin(cli
     packet_id = add_packet(plain_station, plain_station.demo.sample_niks[0])
     plain_station.outbox.mark_rejected(packet_id, "signature does not verify")
     html = client.get("/queue").text
-    assert re.search(r'<form method="post" action="/queue/requeue"', html)
+    assert f'href="/queue/requeue/{packet_id}"' in html
+    confirm = client.get(f"/queue/requeue/{packet_id}").text
+    assert re.search(r'<form method="post" action="/queue/requeue"', confirm) and 'data-target="pin"' in confirm
     token = csrf_of(html)
     wrong = client.post("/queue/requeue", data={"csrf_token": token, "packet_id": packet_id, "pin": "000000"})
     assert wrong.status_code == 302 and plain_station.outbox.get(packet_id).rejected
@@ -80,3 +82,26 @@ def test_the_office_requeue_command(plain_station: Any) -> None:
 
     with pytest.raises(OutboxError):
         plain_station.handle_command("requeue", {"packet_id": packet_id})     # pending, not rejected
+
+
+@pytest.mark.browser
+def test_the_requeue_form_on_the_kiosk_queue_page(kiosk: Any, station: Any, page: Any, shots: Any) -> None:
+    from playwright.sync_api import expect
+
+    from tests.ui.kiosk_steps import login
+
+    packet_id = add_packet(station, station.demo.sample_niks[0])
+    station.outbox.mark_rejected(packet_id, "signature does not verify (wrong station key, or envelope altered)")
+    login(page, kiosk.url)
+    page.goto(kiosk.url + "/queue")
+    row = page.locator(f"tr[data-packet='{packet_id}']")
+    shots(page, "45-queue-rejected")
+    row.locator("a.requeue").click()
+    page.wait_for_url(f"**/queue/requeue/{packet_id}")
+    shots(page, "46-queue-requeue-pin")
+    for digit in "123456":                                # the form sends itself after the sixth digit
+        page.locator(f".keypad [data-key='{digit}']").click()
+    page.wait_for_url(kiosk.url + "/queue")
+    expect(page.locator(".flash")).to_be_visible()
+    assert not station.outbox.get(packet_id).rejected
+    shots(page, "47-queue-requeued")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from conftest import csrf_token, log_in
+from dashboard_helpers import csrf_token, log_in
 
 
 def test_pages_need_a_login_and_imports_need_an_admin(office_app: Any) -> None:

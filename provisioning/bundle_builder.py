@@ -25,7 +25,7 @@ from office.ca import ca_dir, load_ca
 from office.config import OfficeConfig
 from office.db import open_db
 from office.keys import OfficeKeys, load_office_keys
-from provisioning import bundle_format, sources
+from provisioning import bundle_format, layout, sources
 from provisioning.udev_rules import read_usb_devices
 from station import keys
 from station.config import config_from_dict, read_toml
@@ -144,6 +144,8 @@ def _station_config(config: OfficeConfig, request: BundleRequest, public: dict[s
                 raise BundleBuildError(f"{request.station_toml}: section [{section}] cannot be set per station "
                                        f"(allowed: station, {', '.join(EXTRA_SECTIONS)})")
     probe = {**result, "station": {**station, "data_dir": "/var/lib/jemput"}}
+    if "mqtt" in probe:   # apply fills in the certificate paths from the bundle's own files
+        probe["mqtt"] = {**probe["mqtt"], "ca": layout.MQTT_CA, "cert": layout.MQTT_CERT, "key": layout.MQTT_KEY}
     try:
         config_from_dict(probe, source=request.station_toml)  # a bad setting fails here, not in a village hall
     except ConfigError as exc:

@@ -22,7 +22,6 @@ from station.wilayah_names import label
 
 ROSTER_COLUMNS = ("nik", "nama", "tanggal_lahir", "jenis_kelamin", "kode_desa", "alamat")
 OPERATOR_COLUMNS = ("username", "name", "role", "pin")
-OFFICE_RESIDENTS_TABLE = "office_residents"
 _DESA = re.compile(r"\d{2}\.\d{2}\.\d{2}\.\d{4}")
 
 
@@ -83,14 +82,18 @@ def roster_for_desa(engine: sa.Engine, desa: list[str], roster_csv: Path | None)
     if roster_csv is not None:
         rows = [row for _line, row in _read_csv(roster_csv, ROSTER_COLUMNS) if row["kode_desa"].strip() in desa]
         return Roster(_roster_text(rows), len(rows), roster_csv.name)
-    if not sa.inspect(engine).has_table(OFFICE_RESIDENTS_TABLE):
-        raise SourceError("the office database has no residents yet: give the roster with --roster CSV "
-                          "(columns " + ",".join(ROSTER_COLUMNS) + ")")
-    table = sa.Table(OFFICE_RESIDENTS_TABLE, sa.MetaData(), autoload_with=engine)
-    query = (sa.select(*(table.c[c] for c in ROSTER_COLUMNS))
-             .where(table.c.kode_desa.in_(desa)).order_by(table.c.kode_desa, table.c.nama))
+    from office import refdata
+    from office.roster_export import roster_rows
+
     with engine.connect() as conn:
-        rows = [dict(r) for r in conn.execute(query).mappings()]
+        listed = conn.execute(sa.select(sa.func.count()).select_from(refdata.residents)
+                              .where(refdata.residents.c.kode_desa.in_(desa))).scalar_one()
+    if not listed:
+        raise SourceError("the office database has no residents of " + ",".join(desa) + " (jemput office "
+                          "residents import): give the roster with --roster CSV (columns "
+                          + ",".join(ROSTER_COLUMNS) + ")")
+    # The same rows as `jemput office roster export`: residents of those desa with no record received yet.
+    rows = [dict(zip(ROSTER_COLUMNS, row, strict=True)) for row in roster_rows(engine, desa)]
     return Roster(_roster_text(rows), len(rows), "office database")
 
 

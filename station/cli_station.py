@@ -20,7 +20,7 @@ from typing import Any
 import click
 
 from station import sessions, store
-from station.config import Config, load_config
+from station.config import Config, check_files, load_config
 from station.drafts import DraftRepo
 from station.errors import JemputError
 from station.outbox import Outbox, utc_now
@@ -62,6 +62,7 @@ def run_command(config_path: Path, simulate: bool, no_frontends: bool) -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = load_config(config_path)
+    check_files(config)   # a missing certificate or token file: one line naming the key, exit 2
     stop_event = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop_event.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
     station = build_station(config, simulate=simulate)

@@ -320,8 +320,6 @@ def _check_office(config: Config, fail: Any) -> None:
                 raise ValueError
         except (binascii.Error, ValueError):
             fail("office.verify_key", "must be the office's Ed25519 public key: base64 of 32 bytes")
-    if o.ca is not None and not _readable(o.ca):
-        fail("office.ca", f"names {o.ca}, which is not a readable file")
     if o.token.startswith("@") and Path(o.token[1:]).exists():
         # A missing file may still be on its way (provisioning writes it after the config): the uploader's
         # ``office_token()`` refuses it at start-up. One that is there must be readable and hold a token.
@@ -344,6 +342,21 @@ def _check_recipient(key: str, value: str, fail: Any) -> None:
         fail(key, "is not a valid age X25519 recipient (copy it from 'jemput office init')")
 
 
+def check_files(config: Config) -> None:
+    """The files the config names must be there and readable: checked when the station starts, not when the
+    config is parsed, because provisioning validates a config before it writes the files it names."""
+    where = str(config.source) if config.source else "<config>"
+    m = config.mqtt
+    named = [("office.ca", config.office.ca)]
+    if m.tls:
+        named += [("mqtt.ca", m.ca), ("mqtt.cert", m.cert), ("mqtt.key", m.key)]
+    for key, value in named:
+        if value is not None and not _readable(value):
+            raise ConfigError(f"{where}: key '{key}' names {value}, which is not a readable file")
+    if config.office.token:
+        config.office_token()
+
+
 def _check_mqtt(config: Config, fail: Any) -> None:
     m = config.mqtt
     if not 1 <= m.keepalive <= 65535:
@@ -354,9 +367,6 @@ def _check_mqtt(config: Config, fail: Any) -> None:
         for key, value in (("mqtt.cert", m.cert), ("mqtt.key", m.key)):
             if value is None:
                 fail(key, "is required with tls = true (the station's client certificate and its key)")
-    for key, value in (("mqtt.ca", m.ca), ("mqtt.cert", m.cert), ("mqtt.key", m.key)):
-        if value is not None and m.tls and not _readable(value):
-            fail(key, f"names {value}, which is not a readable file")
 
 
 def _check_devices(config: Config, fail: Any, in_range: Any) -> None:

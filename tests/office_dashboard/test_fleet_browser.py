@@ -164,13 +164,16 @@ def _kiosk_start(page: Any, kiosk: str, nik: str) -> None:
     _kiosk_login(page, kiosk)
     page.goto(kiosk + "/search")
     if "/session/open" in page.url:
-        page.locator(f"[data-desa='{DEMO_DESA}']").click()
+        page.locator(f"[data-desa='{_demo_desa()}']").click()
         page.wait_for_url("**/search")
     find_by_nik(page, nik)
     page.locator(f"[data-start='{nik}']").click()
 
 
-DEMO_DESA = "61.06.01.2001"
+def _demo_desa() -> str:
+    from station.demo_data import demo_villages
+
+    return demo_villages("6106")[0]
 
 
 def _demo_nik() -> str:

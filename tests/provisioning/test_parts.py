@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 from cryptography import x509
 from prov_helpers import tree_state
 
+from office import refdata
 from office.ca import CertificateError, check_client_certificate, init_ca, load_ca
 from office.db import open_db
 from provisioning.apply import dump_toml, station_config_dict
@@ -87,12 +87,8 @@ def test_roster_from_the_office_database_when_it_has_residents(tmp_path: Path) -
     engine = open_db(f"sqlite:///{tmp_path / 'office.db'}")
     with pytest.raises(SourceError, match="--roster"):
         roster_for_desa(engine, ["61.06.01.2001"], None)
-    meta = sa.MetaData()
-    residents = sa.Table("office_residents", meta, *(sa.Column(c, sa.Text) for c in (
-        "nik", "nama", "tanggal_lahir", "jenis_kelamin", "kode_desa", "alamat", "source")))
-    meta.create_all(engine)
     with engine.begin() as conn:
-        conn.execute(residents.insert(), [
+        conn.execute(refdata.residents.insert(), [
             {"nik": "6106014501900001", "nama": "Ani", "tanggal_lahir": "1990-01-05", "jenis_kelamin": "P",
              "kode_desa": "61.06.01.2001", "alamat": "Jl. A", "source": "x"},
             {"nik": "6106010501900002", "nama": "Budi", "tanggal_lahir": "1990-01-05", "jenis_kelamin": "L",

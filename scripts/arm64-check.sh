@@ -36,7 +36,7 @@ WORK=${ARM64_CHECK_WORK:-/var/tmp/jemput-arm64}
 host_mirror() {
   { awk '/^URIs:/ {for (i = 2; i <= NF; i++) print $i}' /etc/apt/sources.list.d/*.sources 2>/dev/null
     awk '$1 == "deb" {for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) {print $i; break}}' \
-      /etc/apt/sources.list 2>/dev/null; } | grep -v -e security -e '^$' | head -n 1
+      /etc/apt/sources.list 2>/dev/null; true; } | { grep -v -e security -e '^$' || true; } | head -n 1
 }
 MIRROR=${ARM64_CHECK_MIRROR:-$(host_mirror)}
 SUITES=("$@")

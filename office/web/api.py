@@ -7,11 +7,10 @@ from typing import Any
 
 from flask import Blueprint, Flask, abort, jsonify, request
 
-from office import alerts, commands, fleet, records
-from office.stations import get_station
+from office import alerts, fleet, records
 from office.web import office_ctx
 from office.web.auth import login_required, not_activity
-from office.web.fleet import _filters, ingest_counters
+from office.web.fleet import _filters, ingest_counters, station_row_and_commands
 
 bp = Blueprint("dashboard_api", __name__, url_prefix="/api/v1/dashboard")
 
@@ -33,13 +32,7 @@ def stations() -> Any:
 @not_activity
 def station(station_id: str) -> Any:
     ctx = office_ctx()
-    row = fleet.get_row(ctx.engine, ctx.config.office.district, station_id)
-    if row is None:
-        abort(404)
-    registered = get_station(ctx.engine, station_id)
-    cmds = commands.recent_commands(ctx.engine, station_id, station_online=row.state is fleet.StationState.ONLINE,
-                                    answer_wait_s=ctx.config.dashboard.answer_wait_s,
-                                    verify_key=registered.verify_key if registered else None)
+    row, cmds = station_row_and_commands(station_id)
     per_day = records.records_per_day(ctx.engine, station_id, ctx.config.dashboard.timezone)
     return jsonify(station=row.to_json(), commands=[c.to_json() for c in cmds],
                    alerts=[a.to_json() for a in alerts.list_alerts(ctx.engine, station=station_id, open_only=False,

@@ -120,21 +120,30 @@ def index() -> Any:
                            counters=ingest_counters(), live=ctx.ingest is not None)
 
 
-@bp.get("/stations/<station_id>")
-@login_required
-def station(station_id: str) -> Any:
-    from office import alerts, commands, records
+def station_row_and_commands(station_id: str) -> tuple[fleet.StationRow, list[Any]]:
+    """The station's row and its recent commands (answers checked with its key): the page and its JSON show both;
+    404 for a station this office does not know."""
+    from office import commands
+    from office.stations import get_station
 
     ctx = office_ctx()
     row = fleet.get_row(ctx.engine, ctx.config.office.district, station_id)
     if row is None:
         abort(404)
-    from office.stations import get_station
-
     registered = get_station(ctx.engine, station_id)
     cmds = commands.recent_commands(ctx.engine, station_id, station_online=row.state is fleet.StationState.ONLINE,
                                     answer_wait_s=ctx.config.dashboard.answer_wait_s,
                                     verify_key=registered.verify_key if registered else None)
+    return row, cmds
+
+
+@bp.get("/stations/<station_id>")
+@login_required
+def station(station_id: str) -> Any:
+    from office import alerts, records
+
+    ctx = office_ctx()
+    row, cmds = station_row_and_commands(station_id)
     return render_template(
         "station.html", row=row, open_alerts=[a.to_json() for a in alerts.list_alerts(ctx.engine, station=station_id)],
         timeline=records.timeline(ctx.engine, station_id, cmds),
